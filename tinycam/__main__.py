@@ -1,0 +1,27 @@
+"""Command line: `python -m tinycam COMMAND [options]`. Run without a command to list them."""
+
+import importlib
+import sys
+
+# command -> (module with a `main(argv)` function, one-line help)
+COMMANDS = {
+    "lecture": ("tinycam.lecture", "print the handwritten Grad-CAM worked example step by step"),
+    "train": ("tinycam.train", "train the two tiny CNNs on the shapes world and write their weights to data/"),
+}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"unknown command {argv[0]!r}\n", file=sys.stderr)
+        print("usage: python -m tinycam COMMAND [options]\n\ncommands:")
+        for name, (_, text) in COMMANDS.items():
+            print(f"  {name:<10} {text}")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module, _ = COMMANDS[argv[0]]
+    return importlib.import_module(module).main(argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
