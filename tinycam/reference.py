@@ -1,0 +1,194 @@
+"""The lecture's arithmetic in plain NumPy (float64): the reference every other implementation is checked against.
+
+Notation (one table for all the decks):
+
+=========================  ==========================================================================
+``acts``   A^k_ij          the K feature maps of the chosen layer, shape (..., K, H, W)
+``grads``  ∂y^c/∂A^k_ij    gradient of the class score y^c with respect to each activation, same shape
+``weights`` α_k^c / w_k^c  one weight per feature map, shape (..., K). The Grad-CAM weight is called α_k^c
+                           in the worked example and the Grad-CAM slides (001, 002) and w_k^c in 003/004.
+``alphas`` α^kc_ij         Grad-CAM++'s per-pixel weights (003's notation), shape (..., K, H, W)
+Z                          the number of pixels of one feature map, H·W
+=========================  ==========================================================================
+
+Leading batch axes are allowed everywhere: the maps of B images are arrays of shape (B, K, H, W).
+Bad input raises ValueError naming the expected shapes.
+"""
+
+import numpy as np
+
+__all__ = [
+    "gap",
+    "gradcam_weights",
+    "weighted_combination",
+    "gradcam",
+    "counterfactual_weights",
+    "counterfactual",
+    "cam",
+    "cam_weights_from_gradients",
+    "gradcampp_alphas",
+    "gradcampp_weights",
+    "gradcampp",
+    "normalize",
+    "upsample",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# input checks
+
+
+def _as_maps(x, name, min_ndim=3):
+    """Return `x` as a finite float64 array with at least `min_ndim` axes, or raise ValueError saying what was wanted."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim < min_ndim:
+        want = "(..., K, H, W)" if min_ndim == 3 else "(..., H, W)"
+        raise ValueError(f"{name} must have shape {want}, got shape {x.shape} ({x.ndim} axes)")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or inf values; check the model's input and output")
+    return x
+
+
+def _same_shape(acts, grads):
+    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
+    if acts.shape != grads.shape:
+        raise ValueError(
+            f"acts and grads must have the same shape (..., K, H, W), got acts {acts.shape} and grads {grads.shape}"
+        )
+    return acts, grads
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pooling and combination
+
+
+def gap(x):
+    """Global average pooling: (1/Z) Σ_ij x_ij over the last two axes; (..., H, W) -> (...)."""
+    x = _as_maps(x, "x", min_ndim=2)
+    return x.mean(axis=(-2, -1))
+
+
+def weighted_combination(weights, acts):
+    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W)."""
+    acts = _as_maps(acts, "acts")
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != acts.shape[:-2]:
+        raise ValueError(
+            f"weights must have shape {acts.shape[:-2]} (one per feature map of acts {acts.shape}), got {weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("weights contain NaN or inf values")
+    return np.einsum("...k,...kij->...ij", weights, acts)
+
+
+def _relu(x):
+    return np.maximum(x, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grad-CAM (Selvaraju et al., ICCV 2017, eqs. 1-2) and its counterfactual
+
+
+def gradcam_weights(grads):
+    """α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: the gradients, global-average-pooled; (..., K, H, W) -> (..., K)."""
+    return gap(_as_maps(grads, "grads"))
+
+
+def gradcam(acts, grads):
+    """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return _relu(weighted_combination(gradcam_weights(grads), acts))
+
+
+def counterfactual_weights(grads):
+    """w_k^c = (1/Z) Σ_ij −∂y^c/∂A^k_ij: Grad-CAM weights of the negated gradients (what argues against class c)."""
+    return gradcam_weights(-_as_maps(grads, "grads"))
+
+
+def counterfactual(acts, grads):
+    """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
+    acts, grads = _same_shape(acts, grads)
+    return _relu(weighted_combination(counterfactual_weights(grads), acts))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CAM (Zhou et al., CVPR 2016) and the CAM -> Grad-CAM derivation
+
+
+def cam(acts, class_weights):
+    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (eq. 2)."""
+    return weighted_combination(class_weights, acts)
+
+
+def cam_weights_from_gradients(grads):
+    """w_k^c = Σ_ij ∂Y^c/∂A^k_ij. For Y^c = Σ_k w_k^c (1/Z) Σ_ij A^k_ij this gives back the classifier's weights.
+
+    It equals Z·α_k^c: Grad-CAM's weight is the CAM weight divided by the constant Z, so the maps agree up to scale.
+    """
+    return _as_maps(grads, "grads").sum(axis=(-2, -1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grad-CAM++ (Chattopadhay et al., WACV 2018, eqs. 19 and 10)
+
+
+def gradcampp_alphas(acts, grads):
+    """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), with g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0.
+
+    Exact when Y^c = exp(S^c) and S^c is piecewise linear in A: then ∂²Y/∂A² = exp(S) g², ∂³Y/∂A³ = exp(S) g³
+    and exp(S) cancels. No epsilon is added to the denominator: an absolute 1e-6 changes the answer when g is small.
+    """
+    acts, grads = _same_shape(acts, grads)
+    g2 = grads**2
+    denominator = 2.0 * g2 + acts.sum(axis=(-2, -1), keepdims=True) * grads**3
+    nonzero = denominator != 0.0
+    return np.divide(g2, denominator, out=np.zeros_like(g2), where=nonzero)
+
+
+def gradcampp_weights(acts, grads):
+    """w_k^c = Σ_ij α^kc_ij ReLU(∂S^c/∂A^k_ij); (..., K, H, W) -> (..., K)."""
+    acts, grads = _same_shape(acts, grads)
+    return (gradcampp_alphas(acts, grads) * _relu(grads)).sum(axis=(-2, -1))
+
+
+def gradcampp(acts, grads):
+    """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
+    acts, grads = _same_shape(acts, grads)
+    return _relu(weighted_combination(gradcampp_weights(acts, grads), acts))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# display helpers
+
+
+def normalize(m):
+    """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
+    m = _as_maps(m, "m", min_ndim=2)
+    low = m.min(axis=(-2, -1), keepdims=True)
+    span = m.max(axis=(-2, -1), keepdims=True) - low
+    return np.divide(m - low, span, out=np.zeros_like(m), where=span > 0)
+
+
+def _bilinear_matrix(n_in, n_out):
+    """(n_out, n_in) matrix of 1-D linear interpolation weights, half-pixel centres (align_corners=False)."""
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    src = np.clip(src, 0.0, n_in - 1)  # torch clamps below at 0; above, the right neighbour is the edge itself
+    left = np.floor(src).astype(int)
+    right = np.minimum(left + 1, n_in - 1)
+    frac = src - left
+    matrix = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(matrix, (rows, left), 1.0 - frac)
+    np.add.at(matrix, (rows, right), frac)
+    return matrix
+
+
+def upsample(m, size):
+    """Bilinear resize of the last two axes to `size` = (H_out, W_out), as torch's
+    F.interpolate(m, size, mode="bilinear", align_corners=False): M_out = R_H · M · R_Wᵀ, one matrix per axis."""
+    m = _as_maps(m, "m", min_ndim=2)
+    if np.ndim(size) != 1 or len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be (H_out, W_out) with positive integers, got {size!r}")
+    rows = _bilinear_matrix(m.shape[-2], int(size[0]))
+    cols = _bilinear_matrix(m.shape[-1], int(size[1]))
+    return rows @ m @ cols.T
