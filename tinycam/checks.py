@@ -1,0 +1,253 @@
+"""Immediate-feedback checks for the notebooks' graded exercises.
+
+Each exercise asks the student to write a small function (or give a value); the next cell calls the check of the
+same name, e.g. ``checks.gradcam_weights(gradcam_weights)``. A check runs the answer on the example the notebook
+shows *and* on random cases (seeded; a grader passes another seed), compares with the NumPy reference, and
+
+- prints one line ``✓ name: ...`` and returns True when every case agrees;
+- prints ``✗ name: what was expected, what came back`` and a hint (recognising common mistakes: sum instead of
+  mean, a missing ReLU, a wrong sign, the wrong axes...) and raises AssertionError when one does not;
+- prints ``… name: not done yet`` and raises NotImplementedError while the answer is still the placeholder.
+
+``EXERCISES`` lists every exercise with its notebook and points, for the grader.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tinycam import conv, lecture, reference
+
+__all__ = ["EXERCISES", "Exercise"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    notebook: str
+    points: int
+    check: Callable
+
+
+EXERCISES: dict = {}
+
+
+def _exercise(notebook, points):
+    def register(check):
+        EXERCISES[check.__name__] = Exercise(check.__name__, notebook, points, check)
+        __all__.append(check.__name__)
+        return check
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the machinery shared by every check
+
+
+def _show(x):
+    text = np.array2string(np.asarray(x, dtype=np.float64), precision=4, suppress_small=True, separator=", ")
+    return text.replace("\n", "\n    ")
+
+
+def _disagreement(got, want, rtol=1e-9, atol=1e-12):
+    """None when `got` equals `want` (shape and values), else a sentence saying how they differ."""
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"expected an array of shape {np.shape(want)}, got {type(got).__name__} {got!r:.80}"
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return f"expected shape {want.shape}, got shape {got.shape}"
+    if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):
+        return f"expected\n    {_show(want)}\n  got\n    {_show(got)}"
+    return None
+
+
+def _call(name, answer, args):
+    try:
+        return answer(*args)
+    except NotImplementedError:
+        print(f"… {name}: not done yet — replace `raise NotImplementedError()` with your answer and run the cell")
+        raise NotImplementedError(f"{name}: not done yet") from None
+
+
+def _fail(name, problem, hint):
+    print(f"✗ {name}: {problem}\n  hint: {hint}")
+    raise AssertionError(f"{name}: {problem.splitlines()[0]} (hint: {hint})")
+
+
+def _check_function(name, answer, expected, cases, mistakes, hint):
+    """Compare answer(*args) with expected(*args) on every (label, args) case.
+
+    `mistakes` maps a hint to a function computing a typical wrong answer; when the student's output matches one,
+    that hint is shown instead of the generic `hint`.
+    """
+    if not callable(answer):
+        _fail(name, f"expected the function you wrote, got {type(answer).__name__}", f"pass `{name}` itself, not its result")
+    for label, args in cases:
+        got = _call(name, answer, args)
+        problem = _disagreement(got, expected(*args))
+        if problem is not None:
+            specific = next((h for h, wrong in mistakes.items() if _disagreement(got, wrong(*args)) is None), hint)
+            _fail(name, f"wrong on {label}: {problem}", specific)
+    print(f"✓ {name}: correct on {cases[0][0]} and {len(cases) - 1} more cases")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 00: CNN arithmetic
+
+
+@_exercise("00_cnn_arithmetic", points=2)
+def output_size(answer, seed=0):
+    """answer(w_in, k, stride, padding, dilation) -> ⌊(W_i + 2P − K − (K − 1)(d − 1)) / S⌋ + 1 as an int."""
+    rng = np.random.default_rng(seed)
+    cases = [("the slide's stride-2 example (W_i=6, K=3, S=2, P=1, d=1)", (6, 3, 2, 1, 1))]
+    while len(cases) < 25:
+        w, k, s, p, d = (int(rng.integers(a, b)) for a, b in [(3, 70), (1, 8), (1, 5), (0, 4), (1, 4)])
+        if w + 2 * p >= k + (k - 1) * (d - 1):
+            cases.append((f"W_i={w}, K={k}, S={s}, P={p}, d={d}", (w, k, s, p, d)))
+    mistakes = {
+        "frameworks round down: use integer division // (an incomplete last window is dropped)":
+            lambda w, k, s, p, d: (w + 2 * p - k - (k - 1) * (d - 1)) / s + 1,
+        "a dilated kernel spans K + (K − 1)(d − 1) pixels, not K":
+            lambda w, k, s, p, d: (w + 2 * p - k) // s + 1,
+        "padding is added on both sides: 2P":
+            lambda w, k, s, p, d: (w + p - k - (k - 1) * (d - 1)) // s + 1,
+    }
+    return _check_function(name="output_size", answer=answer, expected=conv.output_size, cases=cases,
+                           mistakes=mistakes, hint="W_o = ⌊(W_i + 2P − K_eff) / S⌋ + 1 with K_eff = K + (K − 1)(d − 1)")
+
+
+@_exercise("00_cnn_arithmetic", points=3)
+def conv2d(answer, seed=0):
+    """answer(x, kernel, stride, padding) -> the zero-padded, strided cross-correlation of a 2-D x."""
+    rng = np.random.default_rng(seed)
+    ex = lecture.conv_examples()
+    stride_ex, transposed_ex = ex["stride_example"], ex["transposed_example"]
+    cases = [
+        ("the slide's stride-2 example", (stride_ex["input"], stride_ex["kernel"], 2, 1)),
+        ("the slide's 4x4 example", (transposed_ex["input"], transposed_ex["kernel"], 1, 0)),
+    ]
+    for _ in range(6):
+        h, w, k = int(rng.integers(5, 10)), int(rng.integers(5, 10)), int(rng.integers(2, 4))
+        x, kernel = rng.normal(size=(h, w)), rng.normal(size=(k, k + 1))
+        cases.append((f"a random {h}x{w} input", (x, kernel, int(rng.integers(1, 3)), int(rng.integers(0, 2)))))
+    mistakes = {
+        "deep learning's 'convolution' does not flip the kernel (that would be the mathematical convolution)":
+            lambda x, kernel, s, p: conv.conv2d(x, np.asarray(kernel)[::-1, ::-1], s, p),
+        "pad the input with `padding` zeros on every side before sliding the kernel":
+            lambda x, kernel, s, p: conv.conv2d(x, kernel, s, 0),
+        "the kernel moves `stride` pixels at a time":
+            lambda x, kernel, s, p: conv.conv2d(x, kernel, 1, p),
+    }
+    return _check_function(name="conv2d", answer=answer, expected=lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p),
+                           cases=cases, mistakes=mistakes,
+                           hint="y[i, j] = sum(x_pad[i*S : i*S + K, j*S : j*S + K] * kernel)")
+
+
+@_exercise("00_cnn_arithmetic", points=2)
+def receptive_field(answer, seed=0):
+    """answer(kernels, strides) -> [R_1, ..., R_L] with R_1 = K_1, R_l = R_{l-1} + (K_l − 1) ∏_{i<l} S_i."""
+    rng = np.random.default_rng(seed)
+    cases = [("a 3x3 conv, a 2x2 stride-2 pool, a 3x3 conv", ([3, 2, 3], [1, 2, 1]))]
+    for _ in range(10):
+        n = int(rng.integers(2, 7))
+        kernels, strides = rng.integers(1, 6, n).tolist(), rng.integers(1, 4, n).tolist()
+        cases.append((f"kernels {kernels}, strides {strides}", (kernels, strides)))
+    mistakes = {
+        "the product runs over the strides of the layers *before* layer l (i < l), not including S_l":
+            lambda ks, ss: [sum((k - 1) * int(np.prod(ss[: i + 1])) for i, k in enumerate(ks[: l + 1])) + 1
+                            for l in range(len(ks))],
+        "each layer adds (K_l − 1) times the product of the earlier strides, not just (K_l − 1)":
+            lambda ks, ss: conv.receptive_field(ks),
+    }
+    return _check_function(name="receptive_field", answer=answer, expected=conv.receptive_field, cases=cases,
+                           mistakes=mistakes, hint="R_1 = K_1; R_l = R_{l-1} + (K_l − 1) · S_1 · ... · S_{l-1}")
+
+
+@_exercise("00_cnn_arithmetic", points=1)
+def reflective_mode(answer, seed=0):
+    """answer: the np.pad mode name that reproduces the slide's "Reflective Padding" table."""
+    ex = lecture.conv_examples()["padding_example"]
+    x, p, slide = ex["input"], int(ex["padding"]), ex["padded"]["symmetric"]
+    if not isinstance(answer, str) or answer not in ("constant", "edge", "reflect", "symmetric", "wrap"):
+        _fail("reflective_mode", f"expected one of np.pad's modes as a string, got {answer!r}",
+              "try 'constant', 'edge', 'reflect', 'symmetric' or 'wrap' and compare with the slide's table")
+    problem = _disagreement(np.pad(x, p, mode=answer), slide)
+    if problem is not None:
+        hint = ("look at the first row of the slide's table: is the edge value repeated next to itself?"
+                if answer == "reflect" else "compare the border of np.pad(x, 2, mode=...) with the slide's table")
+        _fail("reflective_mode", f"np.pad(x, 2, mode={answer!r}) is not the slide's table: {problem}", hint)
+    print(f"✓ reflective_mode: np.pad(x, 2, mode={answer!r}) reproduces the slide's 'reflective padding'")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 01: Grad-CAM by hand
+
+
+def _maps_cases(rng, with_acts):
+    """The lecture example, then random (K, H, W) and batched (B, K, H, W) cases with H ≠ W ≠ K."""
+    ex = lecture.worked_example()
+    cases = [("the lecture example", (ex["acts"], ex["grads"]) if with_acts else (ex["grads"],))]
+    for shape in [(3, 4, 5), (5, 2, 7), (2, 3, 6, 4), (4, 1, 5, 3)]:
+        acts, grads = rng.normal(size=shape), rng.normal(size=shape)
+        label = "a random batch " if len(shape) == 4 else "random maps "
+        cases.append((label + "x".join(map(str, shape)), (acts, grads) if with_acts else (grads,)))
+    return cases
+
+
+@_exercise("01_gradcam_by_hand", points=2)
+def gradcam_weights(answer, seed=0):
+    """answer(grads) -> α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij, for grads of shape (..., K, H, W)."""
+    mistakes = {
+        "you summed the gradients: Grad-CAM averages them (divide by Z = H·W)":
+            lambda g: np.sum(g, axis=(-2, -1)),
+        "average over the two spatial axes (the last two), keeping the feature-map axis k":
+            lambda g: np.mean(g, axis=-3),
+        "check the sign: α is the mean of the gradients themselves (the negated version is the counterfactual)":
+            lambda g: -np.mean(g, axis=(-2, -1)),
+        "no ReLU here: Grad-CAM averages the raw gradients (the ReLU comes after the weighted sum)":
+            lambda g: np.mean(np.maximum(g, 0), axis=(-2, -1)),
+    }
+    return _check_function(name="gradcam_weights", answer=answer, expected=reference.gradcam_weights,
+                           cases=_maps_cases(np.random.default_rng(seed), with_acts=False), mistakes=mistakes,
+                           hint="α_k^c = (1/Z) Σ_i Σ_j ∂y^c/∂A^k_ij: use axis=(-2, -1) so batches work too")
+
+
+@_exercise("01_gradcam_by_hand", points=2)
+def gradcam_map(answer, seed=0):
+    """answer(weights, acts) -> ReLU(Σ_k w_k A^k), weights (..., K) and acts (..., K, H, W)."""
+    rng = np.random.default_rng(seed)
+    cases = [(label, (reference.gradcam_weights(grads), acts)) for label, (acts, grads) in _maps_cases(rng, True)]
+    mistakes = {
+        "you forgot the ReLU: Grad-CAM keeps only the positive evidence, max(L, 0)":
+            lambda w, a: reference.weighted_combination(w, a),
+        "ReLU is max(L, 0), not |L|: negative evidence is dropped, not flipped":
+            lambda w, a: np.abs(reference.weighted_combination(w, a)),
+        "apply the ReLU after the weighted sum, not to each feature map before it":
+            lambda w, a: reference.weighted_combination(w, np.maximum(a, 0)),
+    }
+    return _check_function(name="gradcam_map", answer=answer,
+                           expected=lambda w, a: np.maximum(reference.weighted_combination(w, a), 0),
+                           cases=cases, mistakes=mistakes,
+                           hint="weight each map, sum over k (axis -3), then max(·, 0): w[..., :, None, None] * acts")
+
+
+@_exercise("01_gradcam_by_hand", points=1)
+def counterfactual_weights(answer, seed=0):
+    """answer(grads) -> (1/Z) Σ_ij −∂y^c/∂A^k_ij, the weights of the counterfactual map."""
+    mistakes = {
+        "negate the gradients: the counterfactual asks what would *lower* y^c":
+            lambda g: np.mean(g, axis=(-2, -1)),
+        "you summed: average over the Z = H·W pixels, as for Grad-CAM":
+            lambda g: -np.sum(g, axis=(-2, -1)),
+        "no ReLU on the weights: negate and average, nothing more":
+            lambda g: np.maximum(-np.mean(g, axis=(-2, -1)), 0),
+    }
+    return _check_function(name="counterfactual_weights", answer=answer, expected=reference.counterfactual_weights,
+                           cases=_maps_cases(np.random.default_rng(seed), with_acts=False), mistakes=mistakes,
+                           hint="w_k^c = (1/Z) Σ_ij (−∂y^c/∂A^k_ij)")
