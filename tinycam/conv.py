@@ -50,7 +50,10 @@ def transposed_output_size(w_in, k, stride=1, padding=0):
     """W_o = K + (W_i − 1)·S − 2P: the size a transposed convolution produces (it undoes output_size's shape)."""
     w_in, k, stride = _positive_int(w_in, "w_in"), _positive_int(k, "k"), _positive_int(stride, "stride")
     padding = _positive_int(padding, "padding", minimum=0)
-    return k + (w_in - 1) * stride - 2 * padding
+    size = k + (w_in - 1) * stride - 2 * padding
+    if size < 1:
+        raise ValueError(f"padding {padding} crops away the whole output of size {size + 2 * padding}; use less padding")
+    return size
 
 
 def receptive_field(kernels, strides=None):

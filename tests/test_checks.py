@@ -1,0 +1,121 @@
+"""Every check given to students passes the right answer and fails on wrong ones, with the right hint."""
+
+import numpy as np
+import pytest
+
+from tinycam import checks, conv, lecture
+from tinycam import reference as R
+
+EXAMPLE = lecture.worked_example()
+
+# exercise -> a correct answer (written differently from the reference where possible)
+CORRECT = {
+    "output_size": lambda w, k, s, p, d: (w + 2 * p - (d * (k - 1) + 1)) // s + 1,
+    "conv2d": lambda x, kernel, s, p: conv.conv2d(x, kernel, stride=s, padding=p),
+    "receptive_field": lambda ks, ss: [1 + sum((k - 1) * int(np.prod(ss[:i])) for i, k in enumerate(ks[: l + 1]))
+                                       for l in range(len(ks))],
+    "reflective_mode": "symmetric",
+    "gradcam_weights": lambda g: np.asarray(g).sum(axis=(-2, -1)) / (np.shape(g)[-1] * np.shape(g)[-2]),
+    "gradcam_map": lambda w, a: np.maximum((np.asarray(w)[..., :, None, None] * a).sum(axis=-3), 0),
+    "counterfactual_weights": lambda g: np.mean(-np.asarray(g), axis=(-2, -1)),
+}
+
+
+def _conv_loop_flipped(x, kernel, s, p):
+    return conv.conv2d(x, np.asarray(kernel)[::-1, ::-1], s, p)
+
+
+def _hard_coded(value):
+    return lambda *args: np.array(value)
+
+
+# exercise -> [(wrong answer, a fragment of the hint it must get)]
+WRONG = {
+    "output_size": [
+        (lambda w, k, s, p, d: (w + 2 * p - k - (k - 1) * (d - 1)) / s + 1, "//"),
+        (lambda w, k, s, p, d: (w + 2 * p - k) // s + 1, "dilated"),
+        (lambda w, k, s, p, d: (w + p - k - (k - 1) * (d - 1)) // s + 1, "2P"),
+        (lambda w, k, s, p, d: 3, "W_o ="),  # hard-coded slide answer
+    ],
+    "conv2d": [
+        (_conv_loop_flipped, "does not flip"),
+        (lambda x, kernel, s, p: conv.conv2d(x, kernel, s, 0), "pad the input"),
+        (lambda x, kernel, s, p: conv.conv2d(x, kernel, 1, p), "stride"),
+        (lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p).T, "y[i, j]"),  # transposed axes
+        (_hard_coded([[-15, 6, 3], [-16, 4, -1], [-21, 5, 3]]), "y[i, j]"),
+    ],
+    "receptive_field": [
+        (lambda ks, ss: conv.receptive_field(ks), "product of the earlier strides"),
+        (lambda ks, ss: [1 + sum((k - 1) * int(np.prod(ss[: i + 1])) for i, k in enumerate(ks[: l + 1]))
+                         for l in range(len(ks))], "*before* layer l"),
+        (lambda ks, ss: conv.receptive_field(ks, ss)[-1], "R_1 = K_1"),  # only the last one
+    ],
+    "reflective_mode": [("reflect", "repeated"), ("edge", "compare"), ("mirror", "one of np.pad's modes")],
+    "gradcam_weights": [
+        (lambda g: np.sum(g, axis=(-2, -1)), "summed"),
+        (lambda g: np.mean(g, axis=-3), "spatial axes"),
+        (lambda g: -np.mean(g, axis=(-2, -1)), "sign"),
+        (lambda g: np.mean(np.maximum(g, 0), axis=(-2, -1)), "no ReLU"),
+        (lambda g: np.mean(g, axis=(-1, -3)), "α_k^c ="),  # transposed axes
+        (_hard_coded([2.75, 4.25, 0.1]), "α_k^c ="),
+    ],
+    "gradcam_map": [
+        (lambda w, a: R.weighted_combination(w, a), "forgot the ReLU"),
+        (lambda w, a: np.abs(R.weighted_combination(w, a)), "not |L|"),
+        (lambda w, a: R.weighted_combination(w, np.maximum(a, 0)), "after the weighted sum"),
+        (lambda w, a: np.maximum(R.weighted_combination(-np.asarray(w), a), 0), "weight each map"),
+        (lambda w, a: np.maximum(np.swapaxes(R.weighted_combination(w, a), -1, -2), 0), "weight each map"),
+        (_hard_coded([[8.925, 0], [16.125, 2.6]]), "weight each map"),
+    ],
+    "counterfactual_weights": [
+        (lambda g: np.mean(g, axis=(-2, -1)), "negate"),
+        (lambda g: -np.sum(g, axis=(-2, -1)), "summed"),
+        (lambda g: np.maximum(-np.mean(g, axis=(-2, -1)), 0), "no ReLU"),
+        (_hard_coded([-2.75, -4.25, -0.1]), "w_k^c ="),
+    ],
+}
+
+
+def test_every_exercise_has_cases_here():
+    assert set(CORRECT) == set(checks.EXERCISES) == set(WRONG)
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_correct_answer_passes(name, seed, capsys):
+    assert checks.EXERCISES[name].check(CORRECT[name], seed=seed) is True
+    assert capsys.readouterr().out.startswith(f"✓ {name}")
+
+
+@pytest.mark.parametrize("name, wrong, hint", [(n, w, h) for n, cases in WRONG.items() for w, h in cases])
+def test_wrong_answer_fails_with_its_hint(name, wrong, hint, capsys):
+    with pytest.raises(AssertionError):
+        checks.EXERCISES[name].check(wrong)
+    out = capsys.readouterr().out
+    assert out.startswith(f"✗ {name}") and hint in out, out
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CORRECT if callable(CORRECT[n])))
+def test_placeholder_reports_not_done_yet(name, capsys):
+    def placeholder(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError, match="not done yet"):
+        checks.EXERCISES[name].check(placeholder)
+    assert "not done yet" in capsys.readouterr().out
+
+
+def test_passing_the_result_instead_of_the_function_is_explained(capsys):
+    with pytest.raises(AssertionError):
+        checks.gradcam_weights(R.gradcam_weights(EXAMPLE["grads"]))
+    assert "pass `gradcam_weights` itself" in capsys.readouterr().out
+
+
+def test_an_answer_that_crashes_is_not_swallowed():
+    with pytest.raises(ZeroDivisionError):
+        checks.gradcam_weights(lambda g: 1 / 0)
+
+
+def test_exercise_registry():
+    for ex in checks.EXERCISES.values():
+        assert ex.points > 0 and ex.notebook[:2].isdigit() and callable(ex.check)
