@@ -10,9 +10,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 # name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY = {
-    "capture": "tinycam.explain",
-    "explain": "tinycam.explain",
-    "Capture": "tinycam.explain",
+    "capture": "tinycam.methods",
+    "explain": "tinycam.methods",
+    "Capture": "tinycam.methods",
     "load_model": "tinycam.models",
 }
 

@@ -1,0 +1,94 @@
+"""tinycam.maps mirrors tinycam.reference name for name: same equations, float64 agreement to ~1e-10."""
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinycam import lecture, maps
+from tinycam import reference as R
+
+EXAMPLE = lecture.worked_example()
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+# how each mirrored function is called: name -> builds its arguments from (acts, grads, rng)
+CALLS = {
+    "gap": lambda a, g, rng: (a,),
+    "gradcam_weights": lambda a, g, rng: (g,),
+    "weighted_combination": lambda a, g, rng: (rng.normal(size=a.shape[:-2]), a),
+    "gradcam": lambda a, g, rng: (a, g),
+    "counterfactual_weights": lambda a, g, rng: (g,),
+    "counterfactual": lambda a, g, rng: (a, g),
+    "cam": lambda a, g, rng: (a, rng.normal(size=a.shape[:-2])),
+    "cam_weights_from_gradients": lambda a, g, rng: (g,),
+    "gradcampp_alphas": lambda a, g, rng: (a, g),
+    "gradcampp_weights": lambda a, g, rng: (a, g),
+    "gradcampp": lambda a, g, rng: (a, g),
+    "normalize": lambda a, g, rng: (a,),
+    "upsample": lambda a, g, rng: (a, (int(rng.integers(1, 9)), int(rng.integers(1, 9)))),
+}
+
+
+def _agree(name, args, device="cpu"):
+    expected = getattr(R, name)(*args)
+    torch_args = [torch.tensor(x, dtype=torch.float64, device=device) if isinstance(x, np.ndarray) else x for x in args]
+    got = getattr(maps, name)(*torch_args)
+    assert got.dtype == torch.float64 and got.device.type == device
+    np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+def test_the_two_implementations_have_the_same_names_and_signatures():
+    assert set(R.__all__) == set(maps.__all__) == set(CALLS)
+    for name in R.__all__:
+        assert inspect.signature(getattr(R, name)).parameters.keys() == inspect.signature(getattr(maps, name)).parameters.keys()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_agree_on_the_lecture_numbers(name, device):
+    _agree(name, CALLS[name](EXAMPLE["acts"], EXAMPLE["grads"], np.random.default_rng(0)), device)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.lists(st.integers(1, 3), max_size=2),
+    K=st.integers(1, 5), H=st.integers(1, 7), W=st.integers(1, 7), seed=st.integers(0, 2**31 - 1),
+    zero_fraction=st.sampled_from([0.0, 0.5]),
+)
+def test_agree_on_random_inputs(name, batch, K, H, W, seed, zero_fraction):
+    rng = np.random.default_rng(seed)
+    shape = (*batch, K, H, W)
+    acts = rng.normal(size=shape) * rng.choice([1e-3, 1, 100])
+    grads = rng.normal(size=shape) * rng.choice([1e-8, 1e-3, 1, 10])
+    grads[rng.random(shape) < zero_fraction] = 0.0  # exact zeros: α must be 0 there in both
+    _agree(name, CALLS[name](acts, grads, rng))
+
+
+def test_float32_stays_float32_and_finite_for_tiny_gradients():
+    acts = torch.rand(2, 4, 5, 5)
+    grads = torch.rand(2, 4, 5, 5) * 1e-3
+    for name in ("gradcam", "gradcampp", "counterfactual"):
+        out = getattr(maps, name)(acts, grads)
+        assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
+    alphas = maps.gradcampp_alphas(acts, torch.zeros_like(grads))
+    assert bool((alphas == 0).all())
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: maps.gradcam(torch.ones(3, 2, 2), torch.ones(3, 2, 3)), ValueError, "same shape"),
+        (lambda: maps.gradcam_weights(torch.ones(4, 4)), ValueError, r"\(\.\.\., K, H, W\)"),
+        (lambda: maps.gradcam(torch.full((2, 2, 2), float("nan")), torch.ones(2, 2, 2)), ValueError, "NaN or inf"),
+        (lambda: maps.gap(torch.ones(2, 2, dtype=torch.int64)), ValueError, "floating-point"),
+        (lambda: maps.weighted_combination(torch.ones(2), torch.ones(3, 2, 2)), ValueError, r"weights must have shape \(3,\)"),
+        (lambda: maps.upsample(torch.ones(2, 2), (3,)), ValueError, "size must be"),
+    ],
+)
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -1,0 +1,138 @@
+"""The reference's equations in torch: same names, same equations, batched, on any device and dtype.
+
+Each function here mirrors the one of the same name in `tinycam.reference` (read that file for the notation);
+the tests loop over the names and compare both in float64. Tensors are shaped (..., K, H, W), typically
+(B, K, h, w) for a batch of B images, and stay on their device: nothing here loops over images or moves data.
+"""
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "gap",
+    "gradcam_weights",
+    "weighted_combination",
+    "gradcam",
+    "counterfactual_weights",
+    "counterfactual",
+    "cam",
+    "cam_weights_from_gradients",
+    "gradcampp_alphas",
+    "gradcampp_weights",
+    "gradcampp",
+    "normalize",
+    "upsample",
+]
+
+
+def _as_maps(x, name, min_ndim=3):
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x, dtype=torch.float64)
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with .float()")
+    if x.ndim < min_ndim:
+        want = "(..., K, H, W)" if min_ndim == 3 else "(..., H, W)"
+        raise ValueError(f"{name} must have shape {want}, got shape {tuple(x.shape)} ({x.ndim} axes)")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf values; check the model's input and output")
+    return x
+
+
+def _same_shape(acts, grads):
+    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
+    if acts.shape != grads.shape:
+        raise ValueError(
+            "acts and grads must have the same shape (..., K, H, W), "
+            f"got acts {tuple(acts.shape)} and grads {tuple(grads.shape)}"
+        )
+    return acts, grads
+
+
+def gap(x):
+    """Global average pooling: (1/Z) Σ_ij x_ij over the last two axes; (..., H, W) -> (...)."""
+    return _as_maps(x, "x", min_ndim=2).mean(dim=(-2, -1))
+
+
+def weighted_combination(weights, acts):
+    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W)."""
+    acts = _as_maps(acts, "acts")
+    weights = torch.as_tensor(weights, dtype=acts.dtype, device=acts.device)
+    if weights.shape != acts.shape[:-2]:
+        raise ValueError(
+            f"weights must have shape {tuple(acts.shape[:-2])} (one per feature map of acts {tuple(acts.shape)}), "
+            f"got {tuple(weights.shape)}"
+        )
+    return torch.einsum("...k,...kij->...ij", weights, acts)
+
+
+def gradcam_weights(grads):
+    """α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: the gradients, global-average-pooled; (..., K, H, W) -> (..., K)."""
+    return gap(_as_maps(grads, "grads"))
+
+
+def gradcam(acts, grads):
+    """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return torch.relu(weighted_combination(gradcam_weights(grads), acts))
+
+
+def counterfactual_weights(grads):
+    """w_k^c = (1/Z) Σ_ij −∂y^c/∂A^k_ij: Grad-CAM weights of the negated gradients (what argues against class c)."""
+    return gradcam_weights(-_as_maps(grads, "grads"))
+
+
+def counterfactual(acts, grads):
+    """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
+    acts, grads = _same_shape(acts, grads)
+    return torch.relu(weighted_combination(counterfactual_weights(grads), acts))
+
+
+def cam(acts, class_weights):
+    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (eq. 2)."""
+    return weighted_combination(class_weights, acts)
+
+
+def cam_weights_from_gradients(grads):
+    """w_k^c = Σ_ij ∂Y^c/∂A^k_ij (= Z·α_k^c); for a GAP + linear head it gives back the classifier's weights."""
+    return _as_maps(grads, "grads").sum(dim=(-2, -1))
+
+
+def gradcampp_alphas(acts, grads):
+    """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
+    acts, grads = _same_shape(acts, grads)
+    g2 = grads.square()
+    denominator = 2.0 * g2 + acts.sum(dim=(-2, -1), keepdim=True) * grads.pow(3)
+    nonzero = denominator != 0
+    return torch.where(nonzero, g2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
+
+
+def gradcampp_weights(acts, grads):
+    """w_k^c = Σ_ij α^kc_ij ReLU(∂S^c/∂A^k_ij); (..., K, H, W) -> (..., K)."""
+    acts, grads = _same_shape(acts, grads)
+    return (gradcampp_alphas(acts, grads) * torch.relu(grads)).sum(dim=(-2, -1))
+
+
+def gradcampp(acts, grads):
+    """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
+    acts, grads = _same_shape(acts, grads)
+    return torch.relu(weighted_combination(gradcampp_weights(acts, grads), acts))
+
+
+def normalize(m):
+    """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
+    m = _as_maps(m, "m", min_ndim=2)
+    flat = m.flatten(-2)
+    low = flat.amin(dim=-1)[..., None, None]
+    span = flat.amax(dim=-1)[..., None, None] - low
+    return torch.where(span > 0, (m - low) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
+
+
+def upsample(m, size):
+    """Bilinear resize of the last two axes to `size` = (H_out, W_out): F.interpolate(mode="bilinear",
+    align_corners=False), i.e. half-pixel centres, the convention `reference.upsample` reproduces."""
+    m = _as_maps(m, "m", min_ndim=2)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be (H_out, W_out) with positive integers, got {size!r}")
+    flat = m.reshape(-1, 1, *m.shape[-2:])
+    out = F.interpolate(flat, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False)
+    return out.reshape(*m.shape[:-2], *out.shape[-2:])
