@@ -7,6 +7,7 @@ import sys
 COMMANDS = {
     "lecture": ("tinycam.lecture", "print the handwritten Grad-CAM worked example step by step"),
     "train": ("tinycam.train", "train the two tiny CNNs on the shapes world and write their weights to data/"),
+    "bench": ("tinycam.bench", "time and memory of an explanation, as ratios to one inference pass"),
 }
 
 
