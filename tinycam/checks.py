@@ -7,7 +7,8 @@ shows *and* on random cases (seeded; a grader passes another seed), compares wit
 - prints one line ``✓ name: ...`` and returns True when every case agrees;
 - prints ``✗ name: what was expected, what came back`` and a hint (recognising common mistakes: sum instead of
   mean, a missing ReLU, a wrong sign, the wrong axes...) and raises AssertionError when one does not;
-- prints ``… name: not done yet`` and raises NotImplementedError while the answer is still the placeholder.
+- prints ``… name: not done yet`` and raises NotImplementedError while the answer is still the placeholder
+  (a function raising NotImplementedError, or None for an exercise whose answer is a value).
 
 ``EXERCISES`` lists every exercise with its notebook and points, for the grader.
 """
@@ -65,12 +66,16 @@ def _disagreement(got, want, rtol=1e-9, atol=1e-12):
     return None
 
 
+def _not_done(name):
+    print(f"… {name}: not done yet — replace `raise NotImplementedError()` with your answer and run the cell")
+    raise NotImplementedError(f"{name}: not done yet")
+
+
 def _call(name, answer, args):
     try:
         return answer(*args)
     except NotImplementedError:
-        print(f"… {name}: not done yet — replace `raise NotImplementedError()` with your answer and run the cell")
-        raise NotImplementedError(f"{name}: not done yet") from None
+        _not_done(name)
 
 
 def _fail(name, problem, hint):
@@ -93,7 +98,6 @@ def _check_function(name, answer, expected, cases, mistakes, hint):
             specific = next((h for h, wrong in mistakes.items() if _disagreement(got, wrong(*args)) is None), hint)
             _fail(name, f"wrong on {label}: {problem}", specific)
     print(f"✓ {name}: correct on {cases[0][0]} and {len(cases) - 1} more cases")
-    return True
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -104,7 +108,9 @@ def _check_function(name, answer, expected, cases, mistakes, hint):
 def output_size(answer, seed=0):
     """answer(w_in, k, stride, padding, dilation) -> ⌊(W_i + 2P − K − (K − 1)(d − 1)) / S⌋ + 1 as an int."""
     rng = np.random.default_rng(seed)
-    cases = [("the slide's stride-2 example (W_i=6, K=3, S=2, P=1, d=1)", (6, 3, 2, 1, 1))]
+    s = lecture.conv_examples()["stride_example"]
+    slide = (s["input"].shape[1], s["kernel"].shape[1], int(s["stride"]), int(s["padding"]), 1)
+    cases = [("the slide's stride-2 example (W_i={}, K={}, S={}, P={}, d={})".format(*slide), slide)]
     while len(cases) < 25:
         w, k, s, p, d = (int(rng.integers(a, b)) for a, b in [(3, 70), (1, 8), (1, 5), (0, 4), (1, 4)])
         if w + 2 * p >= k + (k - 1) * (d - 1):
@@ -128,7 +134,8 @@ def conv2d(answer, seed=0):
     ex = lecture.conv_examples()
     stride_ex, transposed_ex = ex["stride_example"], ex["transposed_example"]
     cases = [
-        ("the slide's stride-2 example", (stride_ex["input"], stride_ex["kernel"], 2, 1)),
+        ("the slide's stride-2 example",
+         (stride_ex["input"], stride_ex["kernel"], int(stride_ex["stride"]), int(stride_ex["padding"]))),
         ("the slide's 4x4 example", (transposed_ex["input"], transposed_ex["kernel"], 1, 0)),
     ]
     for _ in range(6):
@@ -173,6 +180,8 @@ def reflective_mode(answer, seed=0):
     """answer: the np.pad mode name that reproduces the slide's "Reflective Padding" table."""
     ex = lecture.conv_examples()["padding_example"]
     x, p, slide = ex["input"], int(ex["padding"]), ex["padded"]["symmetric"]
+    if answer is None:
+        _not_done("reflective_mode")
     if not isinstance(answer, str) or answer not in ("constant", "edge", "reflect", "symmetric", "wrap"):
         _fail("reflective_mode", f"expected one of np.pad's modes as a string, got {answer!r}",
               "try 'constant', 'edge', 'reflect', 'symmetric' or 'wrap' and compare with the slide's table")
@@ -182,7 +191,6 @@ def reflective_mode(answer, seed=0):
                 if answer == "reflect" else "compare the border of np.pad(x, 2, mode=...) with the slide's table")
         _fail("reflective_mode", f"np.pad(x, 2, mode={answer!r}) is not the slide's table: {problem}", hint)
     print(f"✓ reflective_mode: np.pad(x, 2, mode={answer!r}) reproduces the slide's 'reflective padding'")
-    return True
 
 
 # ---------------------------------------------------------------------------------------------------------------

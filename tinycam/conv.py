@@ -160,7 +160,8 @@ def conv_matrix(input_shape, kernel, stride=1):
 
 def conv_transpose2d(y, kernel, stride=1, padding=0):
     """Transposed convolution: every input pixel stamps y(i, j)·w at (i·S, j·S) and overlaps add up; then P pixels
-    are cropped from each side. Equals (Cᵀ @ y.ravel()) reshaped, with C = conv_matrix of the matching convolution."""
+    are cropped from each side. With P = 0 it equals (Cᵀ @ y.ravel()) reshaped, C = conv_matrix of the convolution
+    from the output's shape back to y's (conv_matrix has no padding; with P > 0 the result is that one, cropped)."""
     y, kernel = _check_2d(y, kernel)
     k_h, k_w = kernel.shape
     out_h = transposed_output_size(y.shape[0], k_h, stride, padding)

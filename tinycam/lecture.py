@@ -33,7 +33,8 @@ def conv_examples():
 
 def format_matrix(m, indent="    ", width=8, digits=3):
     """A 2-D array as aligned rows with a fixed number of decimals (stable across NumPy versions)."""
-    return "\n".join(indent + " ".join(f"{value:{width}.{digits}f}" for value in row) for row in np.asarray(m))
+    rows = np.asarray(m, dtype=np.float64) + 0.0  # + 0.0 turns -0.0 into 0.0, so no "-0.000" is printed
+    return "\n".join(indent + " ".join(f"{value:{width}.{digits}f}" for value in row) for row in rows)
 
 
 def walk_through(example=None):
