@@ -4,7 +4,7 @@ Each exercise asks the student to write a small function (or give a value); the 
 same name, e.g. ``checks.gradcam_weights(gradcam_weights)``. A check runs the answer on the example the notebook
 shows *and* on random cases (seeded; a grader passes another seed), compares with the NumPy reference, and
 
-- prints one line ``✓ name: ...`` and returns True when every case agrees;
+- prints one line ``✓ name: ...`` when every case agrees;
 - prints ``✗ name: what was expected, what came back`` and a hint (recognising common mistakes: sum instead of
   mean, a missing ReLU, a wrong sign, the wrong axes...) and raises AssertionError when one does not;
 - prints ``… name: not done yet`` and raises NotImplementedError while the answer is still the placeholder
