@@ -17,7 +17,7 @@ from torch import nn
 
 from tinycam import maps
 
-__all__ = ["Capture", "capture", "explain", "METHODS", "resolve_layer"]
+__all__ = ["Capture", "capture", "explain", "METHODS", "LAYER_METHODS", "PIXEL_METHODS", "resolve_layer"]
 
 
 class Capture(NamedTuple):
@@ -182,23 +182,48 @@ def _cam_weights(model, acts, scores, targets):
     )
 
 
-# method -> how its map is made from A (B, K, h, w) and ∂y/∂A; CAM needs no gradients at all
-METHODS = {
+# CAM-family method -> how its map is made from A (B, K, h, w) and ∂y/∂A; CAM needs no gradients at all
+LAYER_METHODS = {
     "cam": None,
     "gradcam": maps.gradcam,
     "counterfactual": maps.counterfactual,
     "gradcam++": maps.gradcampp,
 }
+# pixel-level method -> (function name in tinycam.pixels, whether it takes a layer); see tinycam/pixels.py
+PIXEL_METHODS = {
+    "saliency": ("saliency", False),
+    "guided-backprop": ("guided_backprop", False),
+    "guided-gradcam": ("guided_gradcam", True),
+    "occlusion": ("occlusion", False),
+}
+METHODS = [*LAYER_METHODS, *PIXEL_METHODS]
 
 
-def explain(model, images, layer, method="gradcam", target=None):
-    """Maps (B, H, W) in [0, 1]: the method's map at `layer`, upsampled to the input size and normalized per image.
+def explain(model, images, layer=None, method="gradcam", target=None, **options):
+    """Maps in [0, 1], normalized per image, at the input's resolution: (B, H, W), or (B, C, H, W) for the
+    per-colour-channel methods "guided-backprop" and "guided-gradcam".
 
-    method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual" or "gradcam++".
-    Arguments as for `capture`. Runs on the model's device, the whole batch at once.
+    method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++" (maps of
+    `layer`, upsampled), or the pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and
+    "occlusion" (options such as patch=8, stride=4 pass through). Arguments as for `capture`. Runs on the model's
+    device, the whole batch at once.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if method in PIXEL_METHODS:
+        from tinycam import pixels
+
+        name, takes_layer = PIXEL_METHODS[method]
+        args = (model, images, layer) if takes_layer else (model, images)
+        if takes_layer and layer is None:
+            raise ValueError(f"method {method!r} needs a layer for its Grad-CAM part, e.g. the last conv block")
+        raw = getattr(pixels, name)(*args, target=target, **options)
+        flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # min-max over all channels and pixels of an image
+        return maps.normalize(flat).reshape(raw.shape)
+    if options:
+        raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
+    if layer is None:
+        raise ValueError(f"method {method!r} needs a layer: pass the name of a conv layer or block, e.g. the last one")
     if method == "cam":
         _check_images(model, images)
         with _eval_mode(model):
@@ -206,5 +231,5 @@ def explain(model, images, layer, method="gradcam", target=None):
             raw = maps.cam(acts, _cam_weights(model, acts, scores, _targets(target, scores)))
     else:
         captured = capture(model, images, layer, target)
-        raw = METHODS[method](captured.acts, captured.grads)
+        raw = LAYER_METHODS[method](captured.acts, captured.grads)
     return maps.normalize(maps.upsample(raw, images.shape[-2:]))

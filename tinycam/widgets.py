@@ -16,7 +16,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from tinycam.methods import METHODS, explain  # noqa: E402
+from tinycam.methods import LAYER_METHODS, explain  # noqa: E402
 
 
 def overlay(image, heatmap, opacity=0.5, cmap="jet"):
@@ -35,7 +35,7 @@ class Explorer:
         self.image_index = W.IntSlider(0, 0, len(images) - 1, description="image")
         self.target = W.Dropdown(options=[(name, c) for c, name in enumerate(class_names)], description="class")
         self.layer = W.Dropdown(options=list(layers), description="layer")
-        self.method = W.Dropdown(options=list(methods or METHODS), value="gradcam", description="method")
+        self.method = W.Dropdown(options=list(methods or LAYER_METHODS), value="gradcam", description="method")
         self.opacity = W.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="opacity")
         self.picture = W.Image(format="png")
         self.message = W.HTML()

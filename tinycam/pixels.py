@@ -1,0 +1,216 @@
+"""Pixel-level explanations: gradient saliency, guided backprop, Guided Grad-CAM, occlusion, class model visualization.
+
+Each works on any model returning class scores (B, n_classes), batched, on the model's device, and leaves the model
+exactly as it found it (modules, flags, hooks, `requires_grad`, no `.grad` written), also when it raises.
+Maps here are raw (signed where the method is); `tinycam.explain` normalizes them for display.
+"""
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from tinycam import maps
+from tinycam.methods import _check_images, _eval_mode, _targets, explain
+
+__all__ = ["saliency", "guided_backprop", "guided_gradcam", "occlusion", "class_model"]
+
+
+def _input_gradients(model, images, target):
+    """∂S_c/∂I for one class per image, (B, C, H, W), with the model in eval mode and no parameter .grad written."""
+    _check_images(model, images)
+    with _eval_mode(model), torch.enable_grad():
+        x = images.detach().clone().requires_grad_(True)
+        scores = model(x)
+        targets = _targets(target, scores)
+        (grads,) = torch.autograd.grad(scores.gather(1, targets[:, None]).sum(), x)
+    return grads
+
+
+def saliency(model, images, target=None):
+    """M_ij = max_c |∂S_c/∂I_(c,i,j)|: the largest absolute input gradient over colour channels (Simonyan et al.,
+    ICLR 2014 workshop, section 3.1); (B, C, H, W) -> (B, H, W)."""
+    return _input_gradients(model, images, target).abs().amax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# guided backprop
+
+
+class _PositiveGradient(torch.autograd.Function):
+    """Identity forward; backward keeps only the positive part of the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(min=0)
+
+
+_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _StrayReluDetector(TorchFunctionMode):
+    """Counts ReLUs called outside nn.ReLU modules (F.relu, torch.relu, x.relu()): guided backprop can't reach them."""
+
+    def __init__(self):
+        super().__init__()
+        self.inside_module = 0
+        self.stray = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELU_FUNCTIONS and not self.inside_module:
+            self.stray += 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _guided_relus(model):
+    """While active, every nn.ReLU module of the model back-propagates only positive gradients where its input was
+    positive. The ReLU's own backward applies the mask (input > 0); a hook on its output clamps the gradient at 0.
+    Modules are not replaced (the same objects, the same `inplace` flags): hooks are added, and removed after."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError(
+            "guided backprop needs the model's ReLUs to be nn.ReLU modules, and this model has none (does it call "
+            "F.relu or torch.relu in forward?); rewrite those calls as nn.ReLU() submodules"
+        )
+    detector = _StrayReluDetector()
+    handles = []
+
+    def enter(_module, _inputs):
+        detector.inside_module += 1
+
+    def leave(_module, _inputs, output):
+        detector.inside_module -= 1
+        return _PositiveGradient.apply(output)
+
+    try:
+        for relu in relus:
+            handles.append(relu.register_forward_pre_hook(enter))
+            handles.append(relu.register_forward_hook(leave))
+        with detector:
+            yield detector
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop(model, images, target=None):
+    """∂S_c/∂I with every ReLU's backward replaced by the guided rule R_in = (x > 0) · max(R_out, 0)
+    (Springenberg et al., ICLR 2015 workshop); (B, C, H, W) -> (B, C, H, W)."""
+    _check_images(model, images)
+    with _guided_relus(model) as detector:
+        grads = _input_gradients(model, images, target)
+    if detector.stray:
+        raise ValueError(
+            f"the model calls a ReLU {detector.stray} time(s) outside nn.ReLU modules (F.relu, torch.relu or "
+            "x.relu()), where guided backprop can't change the backward pass, so the map would be silently wrong; "
+            "rewrite those calls as nn.ReLU() submodules"
+        )
+    return grads
+
+
+def guided_gradcam(model, images, layer, target=None):
+    """Guided backprop ⊙ the Grad-CAM map upsampled to the input (Selvaraju et al., ICCV 2017, section 3.2):
+    fine detail, restricted to the class's regions; (B, C, H, W) -> (B, C, H, W)."""
+    return guided_backprop(model, images, target) * explain(model, images, layer, "gradcam", target)[:, None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# occlusion
+
+
+def _probabilities(model, scores):
+    """The class probabilities the model's scores stand for: `model.output_activation` ("sigmoid" for multi-label
+    models, "softmax", or "score" for the raw scores); "softmax" when the model does not say."""
+    activation = getattr(model, "output_activation", "softmax")
+    return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
+
+
+def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_size=256, progress=None):
+    """Δ_ij = p_c(I) − p_c(I with a patch of `fill` over (i, j)), averaged over the patches covering each pixel
+    (Zeiler & Fergus, ECCV 2014, section 4.2). Many occluded images go through the model per forward pass
+    (`batch_size` bounds the memory); a progress bar appears when there are several batches, or when progress=True.
+    (B, C, H, W) -> (B, H, W); a positive value means hiding that region lowers the class probability."""
+    _check_images(model, images)
+    batch, _, height, width = images.shape
+    if not (isinstance(patch, int) and 1 <= patch <= min(height, width)):
+        raise ValueError(f"patch must be an integer from 1 to the image size {min(height, width)}, got {patch!r}")
+    if not (isinstance(stride, int) and stride >= 1):
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    tops = torch.arange(0, height - patch + 1, stride, device=images.device)
+    lefts = torch.arange(0, width - patch + 1, stride, device=images.device)
+    rows, cols = torch.arange(height, device=images.device), torch.arange(width, device=images.device)
+    inside_rows = (rows >= tops[:, None]) & (rows < tops[:, None] + patch)  # (n_tops, H)
+    inside_cols = (cols >= lefts[:, None]) & (cols < lefts[:, None] + patch)  # (n_lefts, W)
+    patches = (inside_rows[:, None, :, None] & inside_cols[None, :, None, :]).flatten(0, 1)  # (P, H, W)
+    counts = patches.sum(dim=0).to(images.dtype)  # how many patches cover each pixel
+    with _eval_mode(model), torch.no_grad():
+        scores = model(images)
+        targets = _targets(target, scores)
+        original = _probabilities(model, scores).gather(1, targets[:, None])[:, 0]  # (B,)
+        drops = torch.zeros(batch, height, width, dtype=images.dtype, device=images.device)
+        # every (image, patch) pair, `batch_size` occluded images per forward pass
+        image_of = torch.arange(batch, device=images.device).repeat(len(patches))
+        patch_of = torch.arange(len(patches), device=images.device).repeat_interleave(batch)
+        starts = range(0, len(image_of), batch_size)
+        show = len(starts) > 4 if progress is None else progress
+        if show:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="occlusion", unit="batch")
+        for start in starts:
+            b, p = image_of[start : start + batch_size], patch_of[start : start + batch_size]
+            occluded = torch.where(patches[p][:, None], torch.as_tensor(fill, dtype=images.dtype), images[b])
+            probabilities = _probabilities(model, model(occluded)).gather(1, targets[b][:, None])[:, 0]
+            drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * patches[p])
+    return torch.where(counts > 0, drops / counts.clamp(min=1), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# class model visualization
+
+
+def _gaussian_blur(images, sigma):
+    radius = max(1, int(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+    images = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="replicate"), horizontal, groups=channels)
+    return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="replicate"), vertical, groups=channels)
+
+
+def class_model(model, targets, shape=(3, 64, 64), steps=100, lr=0.1, l2=1e-3, jitter=0, blur_sigma=0.0,
+                blur_every=10, seed=0):
+    """argmax_I S_c(I) − λ‖I‖²₂ by gradient ascent from I = 0 (Simonyan et al., ICLR 2014 workshop, section 2):
+    repeat: S_c of the current image, backprop the one-hot score vector to the image, take a small step.
+    Options: `jitter` (random shifts by up to that many pixels each step) and `blur_sigma` (a Gaussian blur every
+    `blur_every` steps), the usual regularizers. One image per target class, all optimized together; deterministic
+    from `seed`. Returns (n_targets, *shape)."""
+    param = next(model.parameters())
+    targets = torch.as_tensor(targets, device=param.device).reshape(-1).to(torch.int64)
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.zeros(len(targets), *shape, dtype=param.dtype, device=param.device)
+    with _eval_mode(model), torch.enable_grad():
+        n_classes = model(image[:1]).shape[1]
+        _targets(targets, torch.zeros(len(targets), n_classes))  # range check, with the usual message
+        for step in range(steps):
+            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
+            x = image.roll((dy, dx), dims=(-2, -1)).requires_grad_(True)
+            scores = model(x).gather(1, targets[:, None])[:, 0]
+            objective = scores.sum() - l2 * (x**2).sum()
+            (grad,) = torch.autograd.grad(objective, x)
+            image = (x + lr * grad).detach().roll((-dy, -dx), dims=(-2, -1))
+            if blur_sigma > 0 and (step + 1) % blur_every == 0:
+                image = _gaussian_blur(image, blur_sigma)
+    return image
