@@ -25,6 +25,7 @@ CALLS = {
     "cam": lambda a, g, rng: (a, rng.normal(size=a.shape[:-2])),
     "cam_weights_from_gradients": lambda a, g, rng: (g,),
     "gradcampp_alphas": lambda a, g, rng: (a, g),
+    "gradcampp_alphas_from_derivatives": lambda a, g, rng: (a, g**2, g**3 * rng.choice([1.0, -1.0])),
     "gradcampp_weights": lambda a, g, rng: (a, g),
     "gradcampp": lambda a, g, rng: (a, g),
     "normalize": lambda a, g, rng: (a,),

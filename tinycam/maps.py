@@ -18,6 +18,7 @@ __all__ = [
     "cam",
     "cam_weights_from_gradients",
     "gradcampp_alphas",
+    "gradcampp_alphas_from_derivatives",
     "gradcampp_weights",
     "gradcampp",
     "normalize",
@@ -104,6 +105,16 @@ def gradcampp_alphas(acts, grads):
     denominator = 2.0 * g2 + acts.sum(dim=(-2, -1), keepdim=True) * grads.pow(3)
     nonzero = denominator != 0
     return torch.where(nonzero, g2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
+
+
+def gradcampp_alphas_from_derivatives(acts, d2, d3):
+    """α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), 0 where the denominator is 0:
+    the general form, for any Y (see `tinycam.derivatives.diagonal_derivatives` for exact d2 and d3)."""
+    acts, d2 = _same_shape(acts, d2)
+    _, d3 = _same_shape(acts, d3)
+    denominator = 2.0 * d2 + acts.sum(dim=(-2, -1), keepdim=True) * d3
+    nonzero = denominator != 0
+    return torch.where(nonzero, d2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
 
 
 def gradcampp_weights(acts, grads):

@@ -27,6 +27,7 @@ __all__ = [
     "cam",
     "cam_weights_from_gradients",
     "gradcampp_alphas",
+    "gradcampp_alphas_from_derivatives",
     "gradcampp_weights",
     "gradcampp",
     "normalize",
@@ -143,6 +144,16 @@ def gradcampp_alphas(acts, grads):
     denominator = 2.0 * g2 + acts.sum(axis=(-2, -1), keepdims=True) * grads**3
     nonzero = denominator != 0.0
     return np.divide(g2, denominator, out=np.zeros_like(g2), where=nonzero)
+
+
+def gradcampp_alphas_from_derivatives(acts, d2, d3):
+    """The general form, before any assumption on the network (Chattopadhay et al., eq. 19 with Y^c):
+    α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), and 0 where the denominator is 0.
+    With Y = exp(S), S piecewise linear in A: d2 = exp(S) g², d3 = exp(S) g³, and this is `gradcampp_alphas`."""
+    acts, d2 = _same_shape(acts, d2)
+    _, d3 = _same_shape(acts, d3)
+    denominator = 2.0 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3
+    return np.divide(d2, denominator, out=np.zeros_like(d2), where=denominator != 0.0)
 
 
 def gradcampp_weights(acts, grads):
