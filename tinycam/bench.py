@@ -161,9 +161,8 @@ def main(argv=None):
     if args.model == "resnet18":
         model, layer, size = ResNet18().eval(), "layer4", args.size
     else:
-        from tinycam.models import LAST_CONV_LAYER
-
-        model, layer, size = tinycam.load_model(args.model), LAST_CONV_LAYER, 64
+        model = tinycam.load_model(args.model)
+        layer, size = model.last_conv, 64
     model = model.to(args.device)
     images = torch.rand(args.batch, 3, size, size, device=args.device)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
