@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from tinycam.widgets import Explorer, overlay
+from tinycam.plotting import overlay
+from tinycam.widgets import Explorer
 
 
 def small_model():

@@ -14,15 +14,9 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 from tinycam.methods import LAYER_METHODS, explain  # noqa: E402
-
-
-def overlay(image, heatmap, opacity=0.5, cmap="jet"):
-    """Blend an RGB image (3, H, W) in [0, 1] with a colour-mapped map (H, W) in [0, 1]: (1 − a)·image + a·colour."""
-    colours = torch.as_tensor(plt.get_cmap(cmap)(heatmap.detach().cpu().numpy())[..., :3]).permute(2, 0, 1)
-    return ((1 - opacity) * image.detach().cpu() + opacity * colours.to(image.dtype)).clamp(0, 1)
+from tinycam.plotting import overlay  # noqa: E402
 
 
 class Explorer:
