@@ -174,3 +174,15 @@ def test_subset_indexing(world):
 def test_invalid_options_raise(kwargs):
     with pytest.raises(ValueError):
         make_images(2, seed=0, **kwargs)
+
+
+def test_class_masks_are_the_union_of_the_class_objects():
+    world = make_images(6, seed=3)
+    for c in range(3):
+        union = world.class_masks(c)
+        for i in range(len(world)):
+            expected = world.masks[i][world.object_classes[i] == c].any(axis=0) if (world.object_classes[i] == c).any() \
+                else np.zeros((64, 64), bool)
+            assert np.array_equal(union[i], expected)
+    per_image = world.class_masks([0, 1, 2, 0, 1, 2])
+    assert np.array_equal(per_image[1], world.class_masks(1)[1])

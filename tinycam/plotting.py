@@ -33,7 +33,8 @@ def show_grid(panels, titles=None, row_labels=None, size=2.0, cmap="jet"):
             if c >= len(row) or row[c] is None:
                 continue
             panel = to_numpy(row[c])
-            ax.imshow(panel, cmap=cmap if panel.ndim == 2 else None, vmin=0, vmax=1)
+            # nearest: tiny 64x64 images stay crisp (and the stored PNGs small) when drawn larger
+            ax.imshow(panel, cmap=cmap if panel.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             if titles is not None and r == 0:
                 ax.set_title(titles[c], fontsize=9)
         if row_labels is not None:
@@ -46,7 +47,7 @@ def show_grid(panels, titles=None, row_labels=None, size=2.0, cmap="jet"):
 def annotate(ax, matrix, fmt="{:.2f}", cmap="coolwarm", vmin=None, vmax=None):
     """imshow a small matrix with each value written in its cell."""
     matrix = to_numpy(matrix)
-    ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     for (i, j), value in np.ndenumerate(matrix):
         ax.text(j, i, fmt.format(value + 0.0), ha="center", va="center", fontsize=8)
     ax.set_xticks([])

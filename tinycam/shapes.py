@@ -50,6 +50,13 @@ class ShapeWorld:
     def __len__(self):
         return len(self.images)
 
+    def class_masks(self, classes):
+        """The union of the visible masks of every object of class `classes[i]` in image i: bool (N, H, W).
+        `classes` is one class index for all images or one per image."""
+        classes = np.broadcast_to(np.asarray(classes), (len(self),))
+        of_class = self.object_classes == classes[:, None]  # (N, M)
+        return (self.masks & of_class[:, :, None, None]).any(axis=1)
+
     def __getitem__(self, idx):
         if isinstance(idx, (int, np.integer)):
             idx = slice(idx, idx + 1) if idx != -1 else slice(-1, None)
@@ -60,6 +67,9 @@ class ShapeWorld:
 
 def make_images(n, seed, size=64, n_objects=(1, 4), scale=(0.12, 0.45), classes=None, spread_sizes=False):
     """Generate `n` images of shapes on grass; returns a `ShapeWorld`.
+
+    The arrays depend on (n, seed, options) together: the first 32 images of n=64 are not those of n=32, so to
+    reuse a split, generate it with the same n and seed (as the held-out test set: n=1000, seed=10000).
 
     n_objects:    (min, max) number of objects per image, both included; an int means exactly that many.
                   Above the minimum an object is left out when no free spot is found for it; up to the minimum it is
