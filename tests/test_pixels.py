@@ -71,6 +71,18 @@ def test_occlusion_with_a_one_pixel_patch_on_a_linear_model_is_the_analytic_chan
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
 
 
+def test_occlusion_output_option_and_per_channel_fill():
+    weights = torch.randn(1, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    model = linear_model(weights, activation="sigmoid")
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    fill = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64).reshape(3, 1, 1)
+    got = pixels.occlusion(model, x, 0, patch=1, stride=1, fill=fill, output="score")
+    torch.testing.assert_close(got, (weights[0] * (x - fill)).sum(dim=1), rtol=1e-12, atol=1e-14)
+    assert model.output_activation == "sigmoid"  # the option does not touch the model
+    with pytest.raises(ValueError, match="output must be one of"):
+        pixels.occlusion(model, x, 0, output="logits")
+
+
 def test_occlusion_averages_over_overlapping_patches():
     # a 1x1 image of 3 pixels in a row, weights [1, 2, 4], patch 2, stride 1: two patches
     weights = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64).reshape(1, 1, 1, 3)

@@ -125,19 +125,29 @@ def guided_gradcam(model, images, layer, target=None):
 # occlusion
 
 
-def _probabilities(model, scores):
-    """The class probabilities the model's scores stand for: `model.output_activation` ("sigmoid" for multi-label
-    models, "softmax", or "score" for the raw scores); "softmax" when the model does not say."""
-    activation = getattr(model, "output_activation", "softmax")
+_OUTPUTS = ("sigmoid", "softmax", "score")
+
+
+def _probabilities(model, scores, output=None):
+    """The class probabilities the model's scores stand for: `output`, else `model.output_activation` ("sigmoid"
+    for multi-label models, "softmax", or "score" for the raw scores), else "softmax"."""
+    activation = output or getattr(model, "output_activation", "softmax")
+    if activation not in _OUTPUTS:
+        raise ValueError(f"output must be one of {_OUTPUTS}, got {activation!r}")
     return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
 
 
-def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_size=256, progress=None):
+def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_size=256, progress=None, output=None):
     """Δ_ij = p_c(I) − p_c(I with a patch of `fill` over (i, j)), averaged over the patches covering each pixel
-    (Zeiler & Fergus, ECCV 2014, section 4.2). Many occluded images go through the model per forward pass
-    (`batch_size` bounds the memory); a progress bar appears when there are several batches, or when progress=True.
-    (B, C, H, W) -> (B, H, W); a positive value means hiding that region lowers the class probability."""
+    (Zeiler & Fergus, ECCV 2014, section 4.2). (B, C, H, W) -> (B, H, W); a positive value means hiding that region
+    lowers the class probability.
+
+    fill: a number, or one value per channel as a (C, 1, 1) tensor (e.g. the mean colour).
+    output: what p is: "sigmoid", "softmax" or "score" (the raw class score); default `model.output_activation`,
+    else "softmax". Many occluded images go through the model per forward pass (`batch_size` bounds the memory);
+    a progress bar (stderr) appears when there are more than 4 batches, or when progress=True (False: never)."""
     _check_images(model, images)
+    _probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     batch, _, height, width = images.shape
     if not (isinstance(patch, int) and 1 <= patch <= min(height, width)):
         raise ValueError(f"patch must be an integer from 1 to the image size {min(height, width)}, got {patch!r}")
@@ -155,7 +165,7 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
     with _eval_mode(model), torch.no_grad():
         scores = model(images)
         targets = _targets(target, scores)
-        original = _probabilities(model, scores).gather(1, targets[:, None])[:, 0]  # (B,)
+        original = _probabilities(model, scores, output).gather(1, targets[:, None])[:, 0]  # (B,)
         drops = torch.zeros(batch, height, width, dtype=images.dtype, device=images.device)
         # every (image, patch) pair, `batch_size` occluded images per forward pass
         image_of = torch.arange(batch, device=images.device).repeat(len(patches))
@@ -168,8 +178,9 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
             starts = tqdm(starts, desc="occlusion", unit="batch")
         for start in starts:
             b, p = image_of[start : start + batch_size], patch_of[start : start + batch_size]
-            occluded = torch.where(patches[p][:, None], torch.as_tensor(fill, dtype=images.dtype), images[b])
-            probabilities = _probabilities(model, model(occluded)).gather(1, targets[b][:, None])[:, 0]
+            fill_value = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+            occluded = torch.where(patches[p][:, None], fill_value, images[b])
+            probabilities = _probabilities(model, model(occluded), output).gather(1, targets[b][:, None])[:, 0]
             drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * patches[p])
     return torch.where(counts > 0, drops / counts.clamp(min=1), 0.0)
 
