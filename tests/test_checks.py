@@ -135,3 +135,13 @@ def test_an_answer_that_crashes_is_not_swallowed():
 def test_exercise_registry():
     for ex in checks.EXERCISES.values():
         assert ex.points > 0 and ex.notebook[:2].isdigit() and callable(ex.check)
+
+
+def test_an_in_place_answer_cannot_change_what_it_is_judged_against(capsys):
+    def in_place_wrong(g):
+        g *= -1  # modifies the case's array, then returns the mean of the modified one
+        return np.mean(g, axis=(-2, -1))
+
+    with pytest.raises(AssertionError):
+        checks.gradcam_weights(in_place_wrong)
+    assert "sign" in capsys.readouterr().out

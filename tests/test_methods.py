@@ -260,3 +260,31 @@ def test_cpu_and_gpu_agree(method):
     on_gpu = tinycam.explain(model.cuda(), x.cuda(), LAST, method, target=1)
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-9, atol=1e-9)
+
+
+def test_normalize_false_keeps_the_maps_scale():
+    model, x = small_cnn("fc").eval(), images()
+    got = tinycam.capture(model, x, LAST, target=1)
+    raw = maps.upsample(maps.gradcam(got.acts, got.grads), (10, 10))
+    torch.testing.assert_close(tinycam.explain(model, x, LAST, "gradcam", target=1, normalize=False), raw)
+    torch.testing.assert_close(tinycam.explain(model, x, LAST, "gradcam", target=1), maps.normalize(raw))
+
+
+def test_an_image_with_zero_gradient_is_named_in_a_warning():
+    class OneDead(nn.Module):
+        """The score of image 1 ignores the features (its input is all zeros, so the gate closes)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3, padding=1).double()
+            self.head = nn.Linear(2, 2).double()
+
+        def forward(self, x):
+            features = self.conv(x)
+            gate = (x.flatten(1).sum(1) > 0).to(x.dtype)[:, None]
+            return self.head(features.mean((2, 3))) * gate
+
+    x = images(batch=3)
+    x[1] = 0
+    with pytest.warns(UserWarning, match=r"zero everywhere for image\(s\) \[1\]"):
+        tinycam.capture(OneDead(), x, "conv")

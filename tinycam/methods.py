@@ -9,6 +9,7 @@ The user's model is left exactly as it was found: its modules' `training` flags,
 hook left behind, also when an error is raised half-way.
 """
 
+import warnings
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -159,6 +160,13 @@ def capture(model, images, layer, target=None):
             "the gradient of the class score with respect to the chosen layer is zero everywhere, so every map would be "
             "blank; choose a layer the score depends on (usually the last convolutional block)"
         )
+    blank = (grads.flatten(1) == 0).all(dim=1)
+    if bool(blank.any()):
+        warnings.warn(
+            f"the gradient is zero everywhere for image(s) {blank.nonzero()[:, 0].tolist()}: their Grad-CAM maps will be "
+            "blank (a saturated output, or every ReLU after the layer inactive for that image)",
+            stacklevel=2,
+        )
     return Capture(acts.detach(), grads, scores.detach(), targets)
 
 
@@ -199,9 +207,10 @@ PIXEL_METHODS = {
 METHODS = [*LAYER_METHODS, *PIXEL_METHODS]
 
 
-def explain(model, images, layer=None, method="gradcam", target=None, **options):
+def explain(model, images, layer=None, method="gradcam", target=None, normalize=True, **options):
     """Maps in [0, 1], normalized per image, at the input's resolution: (B, H, W), or (B, C, H, W) for the
-    per-colour-channel methods "guided-backprop" and "guided-gradcam".
+    per-colour-channel methods "guided-backprop" and "guided-gradcam". With normalize=False the maps keep their
+    own scale (upsampled but not min-max scaled), so a weak map for an absent class stays visibly weak.
 
     method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++" (maps of
     `layer`, upsampled), or the pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and
@@ -218,6 +227,8 @@ def explain(model, images, layer=None, method="gradcam", target=None, **options)
         if takes_layer and layer is None:
             raise ValueError(f"method {method!r} needs a layer for its Grad-CAM part, e.g. the last conv block")
         raw = getattr(pixels, name)(*args, target=target, **options)
+        if not normalize:
+            return raw
         flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # min-max over all channels and pixels of an image
         return maps.normalize(flat).reshape(raw.shape)
     if options:
@@ -232,4 +243,5 @@ def explain(model, images, layer=None, method="gradcam", target=None, **options)
     else:
         captured = capture(model, images, layer, target)
         raw = LAYER_METHODS[method](captured.acts, captured.grads)
-    return maps.normalize(maps.upsample(raw, images.shape[-2:]))
+    upsampled = maps.upsample(raw, images.shape[-2:])
+    return maps.normalize(upsampled) if normalize else upsampled
