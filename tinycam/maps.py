@@ -76,7 +76,7 @@ def counterfactual(acts, grads):
 
 
 def cam(acts, class_weights):
-    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (eq. 2)."""
+    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (CVPR 2016, section 2)."""
     return weighted_combination(class_weights, acts)
 
 

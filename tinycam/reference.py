@@ -117,7 +117,7 @@ def counterfactual(acts, grads):
 
 
 def cam(acts, class_weights):
-    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (eq. 2)."""
+    """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (CVPR 2016, section 2)."""
     return weighted_combination(class_weights, acts)
 
 
@@ -130,7 +130,7 @@ def cam_weights_from_gradients(grads):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Grad-CAM++ (Chattopadhay et al., WACV 2018, eqs. 19 and 10)
+# Grad-CAM++ (Chattopadhay et al., WACV 2018, sections 3.1-3.4)
 
 
 def gradcampp_alphas(acts, grads):
@@ -147,7 +147,7 @@ def gradcampp_alphas(acts, grads):
 
 
 def gradcampp_alphas_from_derivatives(acts, d2, d3):
-    """The general form, before any assumption on the network (Chattopadhay et al., eq. 19 with Y^c):
+    """The general form, before any assumption on the network (Chattopadhay et al., section 3.2, with Y^c):
     α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), and 0 where the denominator is 0.
     With Y = exp(S), S piecewise linear in A: d2 = exp(S) g², d3 = exp(S) g³, and this is `gradcampp_alphas`."""
     acts, d2 = _same_shape(acts, d2)
