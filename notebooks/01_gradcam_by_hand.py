@@ -392,7 +392,8 @@ print(lecture.format_matrix(L_what_if))
 # ### Exercise 3 (1 point): counterfactual weights
 #
 # Write `counterfactual_weights(grads)`: shape $(\dots, K, H, W) \to (\dots, K)$ as in Exercise 1, leading batch
-# axes included. You already have a function that averages gradient maps.
+# axes included. Write it on its own, without calling your Exercise 1 function: each exercise is graded alone, so a
+# slip in one should not cost you the other.
 
 # %% tags=["exercise"]
 def counterfactual_weights(grads):
@@ -401,7 +402,7 @@ def counterfactual_weights(grads):
     grads: array of shape (..., K, H, W). Returns an array of shape (..., K).
     """
     ### BEGIN SOLUTION
-    return gradcam_weights(-np.asarray(grads, dtype=np.float64))
+    return np.mean(-np.asarray(grads, dtype=np.float64), axis=(-2, -1))
     ### END SOLUTION
 
 

@@ -22,6 +22,8 @@ CALLS = {
     "gradcam": lambda a, g, rng: (a, g),
     "counterfactual_weights": lambda a, g, rng: (g,),
     "counterfactual": lambda a, g, rng: (a, g),
+    "positive_gradcam_weights": lambda a, g, rng: (g,),
+    "positive_gradcam": lambda a, g, rng: (a, g),
     "cam": lambda a, g, rng: (a, rng.normal(size=a.shape[:-2])),
     "cam_weights_from_gradients": lambda a, g, rng: (g,),
     "gradcampp_alphas": lambda a, g, rng: (a, g),

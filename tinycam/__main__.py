@@ -8,6 +8,9 @@ COMMANDS = {
     "lecture": ("tinycam.lecture", "print the handwritten Grad-CAM worked example step by step"),
     "train": ("tinycam.train", "train the two tiny CNNs on the shapes world and write their weights to data/"),
     "bench": ("tinycam.bench", "time and memory of an explanation, as ratios to one inference pass"),
+    "release": ("tinycam.release", "write the student copies of the notebooks (solutions removed) to notebooks/student/"),
+    "grade": ("tinycam.grading", "grade notebooks on hidden cases: points per exercise, as text, JSON or CSV"),
+    "study": ("tinycam.study", "the multi-instance study of notebook 05: CAM, Grad-CAM, Grad-CAM++ by object size"),
 }
 
 

@@ -98,6 +98,8 @@ EXERCISES: dict = {}
 
 def _register(exercise):
     """Add the exercise to EXERCISES and expose `checks.<name>(answer)` for the notebook's check cell."""
+    if exercise.name in EXERCISES or exercise.name in globals():
+        raise ValueError(f"exercise name {exercise.name!r} is already taken: names are global across the course")
     EXERCISES[exercise.name] = exercise
 
     def check(answer, seed=0):
@@ -360,7 +362,7 @@ _register(Exercise(
     expected=reference.cam,
     hint="M_c = Σ_k w_k^c A^k: class_weights[..., :, None, None] * acts, summed over k (axis -3)",
     mistakes={
-        "CAM has no ReLU (Zhou et al., eq. 2): keep the negative values of the weighted sum":
+        "CAM has no ReLU (Zhou et al., section 2): keep the negative values of the weighted sum":
             lambda a, w: np.maximum(reference.cam(a, w), 0.0),
         "you divided by Z = H·W: that is Grad-CAM's scale; CAM uses the classifier's weights w_k^c as they are":
             lambda a, w: reference.cam(a, w) / (np.shape(a)[-1] * np.shape(a)[-2]),

@@ -75,6 +75,18 @@ def counterfactual(acts, grads):
     return torch.relu(weighted_combination(counterfactual_weights(grads), acts))
 
 
+def positive_gradcam_weights(grads):
+    """w_k^c = (1/Z) Σ_ij ReLU(∂S^c/∂A^k_ij): Grad-CAM's average over the positive gradients only (Grad-CAM++ with
+    every α^kc_ij = 1/Z)."""
+    return gap(torch.relu(_as_maps(grads, "grads")))
+
+
+def positive_gradcam(acts, grads):
+    """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
+    acts, grads = _same_shape(acts, grads)
+    return torch.relu(weighted_combination(positive_gradcam_weights(grads), acts))
+
+
 def cam(acts, class_weights):
     """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (CVPR 2016, section 2)."""
     return weighted_combination(class_weights, acts)

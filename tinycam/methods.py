@@ -196,6 +196,7 @@ LAYER_METHODS = {
     "gradcam": maps.gradcam,
     "counterfactual": maps.counterfactual,
     "gradcam++": maps.gradcampp,
+    "positive-gradcam": maps.positive_gradcam,
 }
 # pixel-level method -> (function name in tinycam.pixels, whether it takes a layer); see tinycam/pixels.py
 PIXEL_METHODS = {
@@ -212,7 +213,8 @@ def explain(model, images, layer=None, method="gradcam", target=None, normalize=
     per-colour-channel methods "guided-backprop" and "guided-gradcam". With normalize=False the maps keep their
     own scale (upsampled but not min-max scaled), so a weak map for an absent class stays visibly weak.
 
-    method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++" (maps of
+    method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++",
+    "positive-gradcam" (mean of the positive gradients as weights) (maps of
     `layer`, upsampled), or the pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and
     "occlusion" (options such as patch=8, stride=4 pass through). Arguments as for `capture`. Runs on the model's
     device, the whole batch at once.

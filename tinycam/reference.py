@@ -24,6 +24,8 @@ __all__ = [
     "gradcam",
     "counterfactual_weights",
     "counterfactual",
+    "positive_gradcam_weights",
+    "positive_gradcam",
     "cam",
     "cam_weights_from_gradients",
     "gradcampp_alphas",
@@ -110,6 +112,18 @@ def counterfactual(acts, grads):
     """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
     acts, grads = _same_shape(acts, grads)
     return _relu(weighted_combination(counterfactual_weights(grads), acts))
+
+
+def positive_gradcam_weights(grads):
+    """w_k^c = (1/Z) Σ_ij ReLU(∂S^c/∂A^k_ij): Grad-CAM's average over the positive gradients only. It is Grad-CAM++
+    with every α^kc_ij replaced by 1/Z — what α normalized by its spatial sum becomes on a GAP network."""
+    return gap(_relu(_as_maps(grads, "grads")))
+
+
+def positive_gradcam(acts, grads):
+    """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
+    acts, grads = _same_shape(acts, grads)
+    return _relu(weighted_combination(positive_gradcam_weights(grads), acts))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""`python -m tinycam release [--out DIR]`: write the student copy of every solution notebook.
+
+A solution notebook (`notebooks/NN_name.ipynb`) holds each answer between a `### BEGIN SOLUTION` line and a
+`### END SOLUTION` line. Its student copy (`notebooks/student/NN_name.ipynb` by default)
+
+- replaces each such region by `raise NotImplementedError()` at the indentation of the BEGIN line (in a markdown
+  cell: a "_Your answer here._" line);
+- clears the outputs and execution counts of the exercise cells (tagged `exercise`, or holding a solution region) and
+  of the check cells (tagged `check`), and tags them `raises-exception` and `nbval-ignore-output`: nbval then lets
+  them raise (and, their execution count being empty, would not compare their outputs anyway);
+- keeps every teaching cell as it is, outputs and figures included;
+- drops the jupytext pairing from the notebook's metadata (student copies have no `.py` twin) and records which
+  solution notebook it was made from.
+
+The copy is a pure function of the solution notebook's bytes, so releasing twice gives byte-identical files and a
+test can tell when the committed copies are stale. Unpaired or nested markers stop the release with an error naming
+the notebook and the cell; the solution notebooks are only ever read.
+"""
+
+import argparse
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_DIR = ROOT / "notebooks"
+STUDENT_DIR = SOURCE_DIR / "student"
+
+# a whole line "### BEGIN SOLUTION" / "### END SOLUTION" (any number of #, any case, any spacing): the marker
+_MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<which>BEGIN|END)[ \t]+SOLUTION[ \t]*$", re.IGNORECASE)
+CODE_PLACEHOLDER = "raise NotImplementedError()"
+TEXT_PLACEHOLDER = "_Your answer here._"
+EXPECTED_TO_RAISE = ["raises-exception", "nbval-ignore-output"]  # nbval: may raise; outputs not compared
+
+
+class ReleaseError(ValueError):
+    """A solution notebook whose markers cannot be turned into a student copy."""
+
+
+def _cell_name(notebook, index, cell):
+    cell_id = cell.get("id")
+    return f"{notebook}, cell {index + 1}" + (f" (id {cell_id})" if cell_id else "")
+
+
+def strip_solutions(source, where, code=True):
+    """(source without its solution regions, number of regions). `where` names the cell in error messages."""
+    lines = source.split("\n")
+    kept, begin = [], None  # begin: (line number, indentation) of the open region
+    regions = 0
+    for number, line in enumerate(lines, 1):
+        marker = _MARKER.match(line)
+        if marker is None:
+            if begin is None:
+                kept.append(line)
+            continue
+        if marker["which"].upper() == "BEGIN":
+            if begin is not None:
+                raise ReleaseError(f"{where}: nested '### BEGIN SOLUTION' on line {number} "
+                                   f"(the region opened on line {begin[0]} is not closed)")
+            begin = (number, marker["indent"])
+        else:
+            if begin is None:
+                raise ReleaseError(f"{where}: '### END SOLUTION' on line {number} without a '### BEGIN SOLUTION'")
+            kept.append(begin[1] + (CODE_PLACEHOLDER if code else TEXT_PLACEHOLDER))
+            begin = None
+            regions += 1
+    if begin is not None:
+        raise ReleaseError(f"{where}: '### BEGIN SOLUTION' on line {begin[0]} has no '### END SOLUTION'")
+    return "\n".join(kept), regions
+
+
+def student_notebook(nb, notebook_name):
+    """The student copy of a solution notebook (a new NotebookNode; `nb` is left as it is)."""
+    student = copy.deepcopy(nb)
+    for index, cell in enumerate(student.cells):
+        where = _cell_name(notebook_name, index, cell)
+        cell.source, regions = strip_solutions(cell.source, where, code=cell.cell_type == "code")
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type != "code" or not (regions or "exercise" in tags or "check" in tags):
+            continue
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata["tags"] = tags + [tag for tag in EXPECTED_TO_RAISE if tag not in tags]
+    student.metadata.pop("jupytext", None)
+    student.metadata["tinycam"] = {"student_copy_of": notebook_name}
+    return student
+
+
+def render(nb):
+    """The notebook as the exact text written to disk (nbformat's layout, one final newline)."""
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def solution_notebooks(source_dir=SOURCE_DIR):
+    return sorted(Path(source_dir).glob("*.ipynb"))
+
+
+def release(source_dir=SOURCE_DIR, out_dir=STUDENT_DIR, log=print):
+    """Write the student copy of every solution notebook of `source_dir` into `out_dir`; returns the paths.
+
+    Student copies in `out_dir` whose solution notebook no longer exists are removed. Everything is checked before
+    anything is written, so a marker error leaves `out_dir` as it was.
+    """
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    if out_dir.resolve() == source_dir.resolve():
+        raise ReleaseError(f"refusing to write student copies over the solution notebooks in {source_dir}")
+    copies = {}
+    for path in solution_notebooks(source_dir):
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        copies[path.name] = render(student_notebook(nb, path.name))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in copies.items():
+        target = out_dir / name
+        data = text.encode("utf-8")
+        if target.exists() and target.read_bytes() == data:
+            log(f"up to date  {_shown(target)}")
+        else:
+            target.write_bytes(data)
+            log(f"wrote       {_shown(target)}")
+        written.append(target)
+    for stale in sorted(out_dir.glob("*.ipynb")):
+        if stale.name not in copies and _is_student_copy(stale):
+            stale.unlink()
+            log(f"removed     {_shown(stale)} (its solution notebook is gone)")
+    return written
+
+
+def _shown(path):
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _is_student_copy(path):
+    try:
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except Exception:  # not a notebook we wrote: leave it alone
+        return False
+    return "student_copy_of" in nb.metadata.get("tinycam", {})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tinycam release",
+        description="Write the student copy of every solution notebook: answers replaced by "
+                    "`raise NotImplementedError()`, outputs of exercise and check cells cleared.")
+    parser.add_argument("--out", type=Path, default=STUDENT_DIR, metavar="DIR",
+                        help=f"folder for the student copies (default: {STUDENT_DIR.relative_to(ROOT)})")
+    parser.add_argument("--source", type=Path, default=SOURCE_DIR, metavar="DIR",
+                        help=f"folder of the solution notebooks (default: {SOURCE_DIR.relative_to(ROOT)})")
+    args = parser.parse_args(argv)
+    try:
+        release(args.source, args.out)
+    except ReleaseError as error:
+        print(f"release: {error}", file=sys.stderr)
+        return 1
+    return 0
