@@ -26,3 +26,14 @@ def test_full_graph_baseline_is_a_real_gradcam():
 
     torch.testing.assert_close(bench.full_graph_gradcam(model, images, "layer4", 1),
                                tinycam.explain(model, images, "layer4", "gradcam", target=1), rtol=1e-4, atol=1e-4)
+
+
+def test_run_methods_times_every_method():
+    from tinycam.methods import METHODS
+
+    torch.manual_seed(0)
+    model = bench.ResNet18(n_classes=3).eval()
+    lines = []
+    figures = bench.run_methods(model, torch.rand(1, 3, 32, 32), "layer4", repeats=1, out=lines.append)
+    assert set(figures) == {"inference", *METHODS}  # ResNet18 ends in avgpool + fc: CAM applies
+    assert [line.split()[0] for line in lines[1:]] == ["inference", *METHODS]

@@ -149,6 +149,34 @@ def run(model, images, layer, repeats=5, out=print):
     return figures
 
 
+def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None):
+    """Every `explain` method's time as a ratio to one inference pass, measured in the same run.
+    Occlusion uses patches of a quarter of the image side, stride the same (16 positions)."""
+    from tinycam.methods import METHODS
+
+    device = images.device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    patch = occlusion_patch or images.shape[-1] // 4
+
+    def inference():
+        with torch.inference_mode():
+            model(images)
+
+    base = _seconds(inference, repeats, sync)
+    out(f"{'method':<16} {'time':>10} {'x inference':>12}")
+    out(f"{'inference':<16} {base * 1e3:8.1f}ms {1.0:12.2f}")
+    figures = {"inference": base}
+    for method in METHODS:
+        if method == "cam" and not isinstance(getattr(model, "fc", getattr(model, "classifier", None)), nn.Linear):
+            continue  # CAM only for GAP + linear heads
+        options = dict(patch=patch, stride=patch, progress=False) if method == "occlusion" else {}
+        seconds = _seconds(lambda: tinycam.explain(model, images, layer, method, target=0, **options), repeats, sync)
+        figures[method] = seconds
+        note = f"   ({(images.shape[-1] // patch) ** 2} patch positions)" if method == "occlusion" else ""
+        out(f"{method:<16} {seconds * 1e3:8.1f}ms {seconds / base:12.2f}{note}")
+    return figures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinycam bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["resnet18", "gap", "fc"], default="resnet18")
@@ -156,6 +184,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224, help="image side for resnet18 (the tiny CNNs use 64)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--methods", action="store_true", help="time every explain method instead (ratios to inference)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     if args.model == "resnet18":
@@ -168,5 +197,8 @@ def main(argv=None):
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"{args.model}, batch {args.batch} of {size}x{size}, layer {layer!r}, on {device}, "
           f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    run(model, images, layer, args.repeats)
+    if args.methods:
+        run_methods(model, images, layer, args.repeats)
+    else:
+        run(model, images, layer, args.repeats)
     return 0
