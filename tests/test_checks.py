@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from check_harness import check_tests
 from tinycam import checks, conv, lecture
 from tinycam import reference as R
 
@@ -76,11 +77,6 @@ WRONG = {
 }
 
 
-def test_every_exercise_of_notebooks_00_and_01_has_cases_here():
-    names = {n for n, ex in checks.EXERCISES.items() if ex.notebook[:2] in ("00", "01")}
-    assert set(CORRECT) == names == set(WRONG)
-
-
 def test_every_exercise_is_shown_to_fail_on_wrong_answers_somewhere():
     # each notebook's exercises are tested in tests/test_checks*.py with a WRONG table of planted mistakes
     import pathlib
@@ -88,37 +84,6 @@ def test_every_exercise_is_shown_to_fail_on_wrong_answers_somewhere():
     sources = "".join(p.read_text() for p in pathlib.Path(__file__).parent.glob("test_checks*.py"))
     for name in checks.EXERCISES:
         assert f'"{name}": [' in sources, f"no wrong answers are tested for exercise {name!r}"
-
-
-@pytest.mark.parametrize("name", sorted(CORRECT))
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_correct_answer_passes(name, seed, capsys):
-    assert checks.EXERCISES[name].check(CORRECT[name], seed=seed) is None  # prints, returns nothing to display
-    assert capsys.readouterr().out.startswith(f"✓ {name}")
-
-
-@pytest.mark.parametrize("name, wrong, hint", [(n, w, h) for n, cases in WRONG.items() for w, h in cases])
-def test_wrong_answer_fails_with_its_hint(name, wrong, hint, capsys):
-    with pytest.raises(AssertionError):
-        checks.EXERCISES[name].check(wrong)
-    out = capsys.readouterr().out
-    assert out.startswith(f"✗ {name}") and hint in out, out
-
-
-@pytest.mark.parametrize("name", sorted(n for n in CORRECT if callable(CORRECT[n])))
-def test_placeholder_reports_not_done_yet(name, capsys):
-    def placeholder(*args):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError, match="not done yet"):
-        checks.EXERCISES[name].check(placeholder)
-    assert "not done yet" in capsys.readouterr().out
-
-
-def test_value_exercise_left_as_none_is_not_done_yet(capsys):
-    with pytest.raises(NotImplementedError, match="not done yet"):
-        checks.reflective_mode(None)
-    assert "not done yet" in capsys.readouterr().out
 
 
 def test_passing_the_result_instead_of_the_function_is_explained(capsys):
@@ -145,3 +110,10 @@ def test_an_in_place_answer_cannot_change_what_it_is_judged_against(capsys):
     with pytest.raises(AssertionError):
         checks.gradcam_weights(in_place_wrong)
     assert "sign" in capsys.readouterr().out
+
+
+globals().update(check_tests("00", {n: a for n, a in CORRECT.items() if checks.EXERCISES[n].notebook.startswith("00")},
+                              {n: w for n, w in WRONG.items() if checks.EXERCISES[n].notebook.startswith("00")}))
+globals().update({f"{name}_01": test for name, test in check_tests(
+    "01", {n: a for n, a in CORRECT.items() if checks.EXERCISES[n].notebook.startswith("01")},
+    {n: w for n, w in WRONG.items() if checks.EXERCISES[n].notebook.startswith("01")}).items()})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from check_harness import check_tests
 from tinycam import checks
 
 
@@ -60,36 +61,6 @@ WRONG = {
 }
 
 
-def test_every_exercise_of_notebook_03_has_cases_here():
-    names = {n for n, ex in checks.EXERCISES.items() if ex.notebook.startswith("03")}
-    assert set(CORRECT) == names == set(WRONG)
-
-
-@pytest.mark.parametrize("name", sorted(CORRECT))
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_correct_answer_passes(name, seed, capsys):
-    assert checks.EXERCISES[name].check(CORRECT[name], seed=seed) is None
-    assert capsys.readouterr().out.startswith(f"✓ {name}")
-
-
-@pytest.mark.parametrize("name, wrong, hint", [(n, w, h) for n, cases in WRONG.items() for w, h in cases])
-def test_wrong_answer_fails_with_its_hint(name, wrong, hint, capsys):
-    with pytest.raises(AssertionError):
-        checks.EXERCISES[name].check(wrong)
-    out = capsys.readouterr().out
-    assert out.startswith(f"✗ {name}") and hint in out, out
-
-
-@pytest.mark.parametrize("name", sorted(CORRECT))
-def test_placeholder_reports_not_done_yet(name, capsys):
-    def placeholder(*args):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError, match="not done yet"):
-        checks.EXERCISES[name].check(placeholder)
-    assert "not done yet" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_cases_are_float64_tensors_drawn_from_the_seed(name):
     cases = checks.EXERCISES[name].cases
@@ -106,3 +77,6 @@ def test_the_visible_example_is_the_lecture_example():
     np.testing.assert_allclose(CORRECT["gradcam_weights_torch"](grads).numpy(), [[2.75, 4.25, 0.1]])
     np.testing.assert_allclose(CORRECT["gradcam_torch"](acts, grads).numpy(), [[[8.925, 0.0], [16.125, 2.6]]])
     np.testing.assert_allclose(CORRECT["counterfactual_torch"](acts, grads).numpy(), [[[0.0, 2.025], [0.0, 0.0]]])
+
+
+globals().update(check_tests("03", CORRECT, WRONG))

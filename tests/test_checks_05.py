@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from check_harness import check_tests
 from tinycam import checks, lecture
 
 EXAMPLE = lecture.worked_example()
@@ -93,36 +94,6 @@ WRONG = {
 }
 
 
-def test_every_exercise_of_notebook_05_has_cases_here():
-    names = {n for n, ex in checks.EXERCISES.items() if ex.notebook.startswith("05")}
-    assert set(CORRECT) == names == set(WRONG)
-
-
-@pytest.mark.parametrize("name", sorted(CORRECT))
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_correct_answer_passes(name, seed, capsys):
-    assert checks.EXERCISES[name].check(CORRECT[name], seed=seed) is None
-    assert capsys.readouterr().out.startswith(f"✓ {name}")
-
-
-@pytest.mark.parametrize("name, wrong, hint", [(n, w, h) for n, cases in WRONG.items() for w, h in cases])
-def test_wrong_answer_fails_with_its_hint(name, wrong, hint, capsys):
-    with pytest.raises(AssertionError):
-        checks.EXERCISES[name].check(wrong)
-    out = capsys.readouterr().out
-    assert out.startswith(f"✗ {name}") and hint in out, out
-
-
-@pytest.mark.parametrize("name", sorted(CORRECT))
-def test_placeholder_reports_not_done_yet(name, capsys):
-    def placeholder(*args):
-        raise NotImplementedError()
-
-    with pytest.raises(NotImplementedError, match="not done yet"):
-        checks.EXERCISES[name].check(placeholder)
-    assert "not done yet" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_cases_are_drawn_from_the_seed_and_start_with_the_handwritten_example(name):
     cases = checks.EXERCISES[name].cases
@@ -150,3 +121,6 @@ def test_the_visible_examples_are_the_handwritten_numbers():
     np.testing.assert_allclose(weights, [1.3912, 0.7824, 0.1973], atol=1e-4)
     (_, (_, d2, d3)) = checks.EXERCISES["gradcampp_alphas_general"].cases(0)[0]
     np.testing.assert_allclose(_alphas_general(acts, d2, d3), alphas, rtol=1e-12)
+
+
+globals().update(check_tests("05", CORRECT, WRONG))
