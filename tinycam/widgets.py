@@ -10,13 +10,10 @@ and `explorer.map` holds the map currently shown (H, W), which is what the tests
 import io
 
 import ipywidgets as W
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-
-from tinycam.methods import LAYER_METHODS, explain  # noqa: E402
-from tinycam.plotting import overlay  # noqa: E402
+from tinycam.methods import LAYER_METHODS, explain
+from tinycam.plotting import overlay
 
 
 class Explorer:
