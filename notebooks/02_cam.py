@@ -636,9 +636,7 @@ plt.show()
 
 # %%
 pair_image, pair_class = np.nonzero(test.labels)  # every (image, present class) pair
-class_masks = torch.from_numpy(np.stack([
-    (test.masks[i] & (test.object_classes[i] == c)[:, None, None]).any(axis=0) for i, c in zip(pair_image, pair_class)
-]))
+class_masks = torch.from_numpy(test[pair_image].class_masks(pair_class))  # each pair's class objects, (P, H, W)
 pair_targets = torch.from_numpy(pair_class)
 for method in ["cam", "gradcam"]:
     heatmaps = tinycam.explain(model, images[pair_image], layer, method, target=pair_targets)

@@ -99,8 +99,7 @@ for name, model in models.items():
 # %%
 def class_masks(world):
     """One boolean mask per class: the union of that class's object masks, a tensor (N, 3, H, W)."""
-    per_class = [(world.masks & (world.object_classes == c)[:, :, None, None]).any(axis=1) for c in range(len(CLASSES))]
-    return torch.from_numpy(np.stack(per_class, axis=1))
+    return torch.from_numpy(np.stack([world.class_masks(c) for c in range(len(CLASSES))], axis=1))
 
 
 example_masks = class_masks(test[EXAMPLE])[0]

@@ -40,7 +40,6 @@ __all__ = [
     "SIZE_BUCKETS",
     "MIN_SHARE",
     "study_images",
-    "method_maps",
     "StudyRow",
     "Study",
     "run_study",
@@ -67,10 +66,6 @@ WORLD = dict(n_objects=3, scale=(0.1, 0.45), spread_sizes=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the fourth method
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # images and maps
 
 
@@ -80,11 +75,6 @@ def study_images(n_images, seed):
         raise ValueError(f"n_images must be at least {len(CLASSES)} (one image per class), got {n_images}")
     counts = [n_images // len(CLASSES) + (c < n_images % len(CLASSES)) for c in range(len(CLASSES))]
     return [(c, make_images(count, seed + c, classes=(c,), **WORLD)) for c, count in enumerate(counts)]
-
-
-def method_maps(model, images, method, target):
-    """Maps (B, H, W) in [0, 1] of `method` on the model's last conv block (`tinycam.explain`)."""
-    return explain(model, images, model.last_conv, method=method, target=target)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,7 +182,7 @@ def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc")):
             with torch.no_grad():
                 confidence = torch.sigmoid(model(images)[:, c].double())
             for method in methods:
-                heatmaps = method_maps(model, images, method, target=c)
+                heatmaps = explain(model, images, model.last_conv, method=method, target=c)
                 with torch.no_grad():
                     masked_confidence = torch.sigmoid(model(images * heatmaps[:, None])[:, c].double())
                 per_image[method].append(dict(
