@@ -38,7 +38,7 @@
 # **How the graded exercises work.** Each exercise is a code cell in which the signature and docstring of your
 # function (or the name of the value you must give) are already written. Put your answer between the lines
 # `### BEGIN SOLUTION` and `### END SOLUTION` (in your copy that region holds `raise NotImplementedError()`:
-# delete it). Run the cell, then run the cell below it: it calls a check from `tinycam.checks`, which tries your
+# delete it). Run the cell, then run the cell below it: it calls a check from `tinycam.course.checks`, which tries your
 # answer on the slide's example and on many random cases and prints
 #
 # - `✓ name: ...` when every case is right;
@@ -64,7 +64,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from tinycam import checks, conv, lecture
+from tinycam import conv
+from tinycam.course import checks, lecture
 
 examples = lecture.conv_examples()  # every slide number below comes from data/conv_arithmetic.json
 

@@ -66,7 +66,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tinycam import checks, lecture, reference
+from tinycam import reference
+from tinycam.course import checks, lecture
 
 example = lecture.worked_example()
 acts, grads = example["acts"], example["grads"]
@@ -513,7 +514,7 @@ print(f"equal to the lecture's L (to 1e-12): {np.allclose(L_autograd, example['L
 
 # %% [markdown]
 # With a real network the only change is where $Y$ comes from: the class score of a forward pass, with the
-# activations of the chosen layer captured along the way. Later notebooks do exactly that. They use `tinycam.maps`,
+# activations of the chosen layer captured along the way. Later notebooks do exactly that. They use `tinycam.torch_reference`,
 # the torch twin of `tinycam.reference`, which has the same function names and equations and works on batches of
 # tensors.
 

@@ -70,8 +70,9 @@ import numpy as np
 import torch
 
 import tinycam
-from tinycam import DATA_DIR, checks, conv, lecture, maps, metrics, reference
-from tinycam.plotting import overlay, to_numpy
+from tinycam import DATA_DIR, conv, metrics, reference, torch_reference
+from tinycam.course import checks, lecture
+from tinycam.course.plotting import overlay, to_numpy
 from tinycam.shapes import CLASSES, make_images
 
 plt.rcParams["image.interpolation"] = "nearest"  # show the 64x64 images as they are: crisp pixels, no smoothing
@@ -383,15 +384,15 @@ print(lecture.format_matrix(small_cam))
 print(f"equal to 4 x notebook 01's L: {np.allclose(small_cam, 4 * small['L'])}")
 
 # %% [markdown]
-# And on the real model, the torch twin `tinycam.maps.cam` (float32, batched) gives the same map as the NumPy
+# And on the real model, the torch twin `tinycam.torch_reference.cam` (float32, batched) gives the same map as the NumPy
 # reference:
 
 # %%
-cam_torch = maps.cam(captured.acts, model.classifier.weight.detach()[[triangle]])[0]  # float32 (16, 16)
+cam_torch = torch_reference.cam(captured.acts, model.classifier.weight.detach()[[triangle]])[0]  # float32 (16, 16)
 difference = np.abs(cam_torch.double().numpy() - cam_example).max()
 print(f"M_c of image #{example}: values from {cam_example.min():.2f} to {cam_example.max():.2f}; "
       f"{int((cam_example < 0).sum())} of {Z} cells negative")
-print(f"tinycam.maps.cam (float32) agrees with reference.cam (float64) to within 1e-4: "
+print(f"tinycam.torch_reference.cam (float32) agrees with reference.cam (float64) to within 1e-4: "
       f"{'yes' if difference < 1e-4 else 'NO'}")
 
 # %% [markdown]
@@ -410,15 +411,15 @@ print(f"receptive fields after each layer: {conv.receptive_field(kernels, stride
 # To lay the map over the image it is enlarged 4 times. The crude way repeats each cell as a 4×4 block ("nearest
 # neighbour"). The usual way is **bilinear interpolation**: each cell's value sits at the centre of its block, and
 # pixels in between get a weighted mean of the four nearest centres (torch's `F.interpolate(...,
-# mode="bilinear", align_corners=False)`, which `maps.upsample` and `reference.upsample` implement). Zhou et al. and
+# mode="bilinear", align_corners=False)`, which `torch_reference.upsample` and `reference.upsample` implement). Zhou et al. and
 # the CNN slides (004) both end this way: upsample to the input size, then overlay. For display the map is also
 # rescaled to $[0, 1]$ (`normalize`: subtract the minimum, divide by the range).
 
 # %%
 cam_tensor = torch.from_numpy(cam_example)
 nearest = torch.nn.functional.interpolate(cam_tensor[None, None], size=(64, 64), mode="nearest")[0, 0]
-bilinear = maps.upsample(cam_tensor, (64, 64))
-heatmap = maps.normalize(bilinear)
+bilinear = torch_reference.upsample(cam_tensor, (64, 64))
+heatmap = torch_reference.normalize(bilinear)
 
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.6), layout="constrained")
 limit = np.abs(cam_example).max()
@@ -592,7 +593,7 @@ print(f"max |CAM heatmap - Grad-CAM heatmap| per image: median {heatmap_differen
       f"largest {heatmap_difference.max().item():.3f}")
 
 # the ReLU explains the whole difference: CAM with a ReLU is Grad-CAM
-cam_relu = maps.normalize(maps.upsample(torch.relu(torch.from_numpy(cam_all)), (64, 64)))
+cam_relu = torch_reference.normalize(torch_reference.upsample(torch.relu(torch.from_numpy(cam_all)), (64, 64)))
 print(f"normalize(upsample(ReLU(M_c))) equals the Grad-CAM heatmaps to within 1e-6: "
       f"{'yes' if (cam_relu - gradcam_heatmaps.double()).abs().max().item() < 1e-6 else 'NO'}")
 # on the 16x16 maps, where M_c >= 0, CAM's normalized map is m0 + (1 - m0) * Grad-CAM's normalized map

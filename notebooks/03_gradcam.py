@@ -41,7 +41,7 @@
 # **Graded exercises.** As in the earlier notebooks, your answer goes between `### BEGIN SOLUTION` and
 # `### END SOLUTION` (in your copy that region holds `raise NotImplementedError()`), and the check cell below it
 # prints `✓`, or `✗` with a hint. The checks use float64 tensors, so keep the dtype you are given. The cells after a
-# check use `tinycam.maps`, the tested torch implementation, so an unfinished exercise never breaks the rest of the
+# check use `tinycam.torch_reference`, the tested torch implementation, so an unfinished exercise never breaks the rest of the
 # notebook. Points: 2 + 2 + 1 = 5.
 
 # %% [markdown]
@@ -69,8 +69,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import tinycam
-from tinycam import checks, lecture, maps, metrics, reference
-from tinycam.plotting import overlay, show_grid, to_numpy
+from tinycam import metrics, reference, torch_reference
+from tinycam.course import checks, lecture
+from tinycam.course.plotting import overlay, show_grid, to_numpy
 from tinycam.shapes import CLASSES, make_images
 
 torch.manual_seed(0)
@@ -131,7 +132,7 @@ acts, grads = captured.acts, captured.grads
 print(f"layer {gap_model.last_conv}: acts {tuple(acts.shape)}, grads {tuple(grads.shape)}, "
       f"logits {tuple(captured.scores.shape)}, target {CLASSES[int(captured.targets[0])]}")
 
-weights = maps.gradcam_weights(grads)[0]  # α_k^c, (K,)
+weights = torch_reference.gradcam_weights(grads)[0]  # α_k^c, (K,)
 order = torch.argsort(weights, descending=True)
 top, bottom = int(order[0]), int(order[-1])
 print(f"alpha_k^circle: {int((weights > 0).sum())} positive, {int((weights < 0).sum())} negative; "
@@ -208,8 +209,8 @@ plt.show()
 # %%
 def draw_steps(image, acts, weights, title):
     """L (signed), ReLU(L), the map upsampled and normalized to [0, 1], and the overlay, in one row."""
-    L = maps.weighted_combination(weights, acts)  # (h, w)
-    heatmap = maps.normalize(maps.upsample(torch.relu(L), image.shape[-2:]))
+    L = torch_reference.weighted_combination(weights, acts)  # (h, w)
+    heatmap = torch_reference.normalize(torch_reference.upsample(torch.relu(L), image.shape[-2:]))
     limit = float(L.abs().max())
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), layout="constrained")
     signed = axes[0].imshow(to_numpy(L), cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -238,7 +239,7 @@ plt.show()
 
 # %%
 one_call = tinycam.explain(gap_model, image, gap_model.last_conv, method="gradcam", target=CIRCLE)
-step_by_step = maps.normalize(maps.upsample(maps.gradcam(acts, grads), image.shape[-2:]))
+step_by_step = torch_reference.normalize(torch_reference.upsample(torch_reference.gradcam(acts, grads), image.shape[-2:]))
 print(f"explain: shape {tuple(one_call.shape)}, values in [{one_call.min():.1f}, {one_call.max():.1f}]; "
       f"equal to the step-by-step map: {torch.allclose(one_call, step_by_step, atol=1e-6)}")
 
@@ -273,8 +274,8 @@ for name, model in models.items():
     y, g = captured_y.scores[0, CIRCLE].double(), captured_y.grads.flatten().double()
     slope = torch.sigmoid(y) * (1 - torch.sigmoid(y))  # σ'(y), in float64
     factor = (grads_p.flatten().double() @ g) / (g @ g)  # the number that turns dy/dA into dp/dA
-    map_y = maps.normalize(maps.gradcam(captured_y.acts, captured_y.grads))
-    map_p = maps.normalize(maps.gradcam(captured_y.acts, grads_p))
+    map_y = torch_reference.normalize(torch_reference.gradcam(captured_y.acts, captured_y.grads))
+    map_p = torch_reference.normalize(torch_reference.gradcam(captured_y.acts, grads_p))
     print(f"{name:>3}, image {EXAMPLE}: circle logit {y:.2f}, sigma'(y) = {slope:.2e}; "
           f"dp/dA = sigma'(y) x dy/dA (to 5 %): {bool(abs(factor / slope - 1) < 0.05)}; "
           f"same normalized map: {torch.allclose(map_p, map_y, atol=1e-4)}")
@@ -307,7 +308,7 @@ for name, model in models.items():
 fc_model = models["fc"]
 captured_fc = tinycam.capture(fc_model, image, fc_model.last_conv, target=CIRCLE)
 acts_fc, grads_fc = captured_fc.acts, captured_fc.grads
-weights_fc = maps.gradcam_weights(grads_fc)[0]
+weights_fc = torch_reference.gradcam_weights(grads_fc)[0]
 spread = grads_fc[0].flatten(1).std(dim=1)
 print(f"layer {fc_model.last_conv}: acts {tuple(acts_fc.shape)}; "
       f"alpha_k^circle: {int((weights_fc > 0).sum())} positive, {int((weights_fc < 0).sum())} negative")
@@ -396,13 +397,13 @@ def gradcam_torch(acts, grads):
 checks.gradcam_torch(gradcam_torch)
 
 # %% [markdown]
-# `tinycam.maps.gradcam` is the tested version of your function. It runs on the batch, on whatever device the
+# `tinycam.torch_reference.gradcam` is the tested version of your function. It runs on the batch, on whatever device the
 # tensors are on, with no loop over images. One call gives the circle maps of all 50 test images of section 3:
 
 # %%
 captured_pair = tinycam.capture(gap_model, pair, gap_model.last_conv, target=CIRCLE)
-batch_maps = maps.gradcam(captured_pair.acts, captured_pair.grads)
-one_by_one = torch.stack([maps.gradcam(*tinycam.capture(gap_model, pair[i : i + 1], gap_model.last_conv,
+batch_maps = torch_reference.gradcam(captured_pair.acts, captured_pair.grads)
+one_by_one = torch.stack([torch_reference.gradcam(*tinycam.capture(gap_model, pair[i : i + 1], gap_model.last_conv,
                                                          target=CIRCLE)[:2])[0] for i in range(10)])
 print(f"50 images in one batch: maps {tuple(batch_maps.shape)}; the first 10 "
       f"same as one image at a time: {torch.allclose(batch_maps[:10], one_by_one, rtol=1e-5, atol=1e-6)}")
@@ -449,10 +450,10 @@ raw_maps, heatmaps = {}, {}  # keyed by (network, class, method)
 for name, model in models.items():
     for c in (CIRCLE, SQUARE, TRIANGLE):
         captured_c = tinycam.capture(model, pair, model.last_conv, target=c)
-        for method, combine in (("gradcam", maps.gradcam), ("counterfactual", maps.counterfactual)):
+        for method, combine in (("gradcam", torch_reference.gradcam), ("counterfactual", torch_reference.counterfactual)):
             raw_maps[name, c, method] = combine(captured_c.acts, captured_c.grads)  # (50, h, w)
             # as tinycam.explain returns them: upsampled to 64 x 64 and scaled to [0, 1] per image
-            heatmaps[name, c, method] = maps.normalize(maps.upsample(raw_maps[name, c, method], pair.shape[-2:]))
+            heatmaps[name, c, method] = torch_reference.normalize(torch_reference.upsample(raw_maps[name, c, method], pair.shape[-2:]))
 
 
 def mass_table(method):
@@ -617,8 +618,8 @@ for name, model in models.items():
                 raw = raw_maps[name, c, "gradcam"]
             else:
                 captured_l = tinycam.capture(model, pair, layer, target=c)
-                raw = maps.gradcam(captured_l.acts, captured_l.grads)
-            scaled = maps.normalize(maps.upsample(raw, pair.shape[-2:]))  # what explain returns
+                raw = torch_reference.gradcam(captured_l.acts, captured_l.grads)
+            scaled = torch_reference.normalize(torch_reference.upsample(raw, pair.shape[-2:]))  # what explain returns
             shares.append([metrics.energy_pointing_game(scaled, pair_masks[:, k]).mean() for k in (c, 1 - c)])
             blank.append(int((raw.flatten(1).amax(dim=1) == 0).sum()))
         size = "x".join(str(n) for n in tinycam.capture(model, pair[:1], layer, target=c).acts.shape[1:])
@@ -658,19 +659,19 @@ plt.show()
 # %% [markdown]
 # ## 9. Two implementations, two devices: do they agree?
 #
-# `tinycam.reference` (NumPy) and `tinycam.maps` (torch) implement the same equations under the same names. Give
+# `tinycam.reference` (NumPy) and `tinycam.torch_reference` (torch) implement the same equations under the same names. Give
 # them the *same* captured tensors, in float64, and they must agree to rounding error:
 
 # %%
 acts64, grads64 = captured_pair.acts.double(), captured_pair.grads.double()
 numpy_maps = reference.gradcam(acts64.numpy(), grads64.numpy())  # NumPy, float64
-torch_maps = maps.gradcam(acts64, grads64)  # torch, float64
+torch_maps = torch_reference.gradcam(acts64, grads64)  # torch, float64
 difference = np.abs(numpy_maps - torch_maps.numpy()).max()
 print(f"50 GAP-network circle maps of shape {numpy_maps.shape[1:]}, computed twice")
 print(f"float64: max |numpy - torch| < 1e-12: {difference < 1e-12}")
 
 # in float32, the precision the network runs in, torch agrees only to about 1e-7 relative
-difference32 = np.abs(numpy_maps - maps.gradcam(captured_pair.acts, captured_pair.grads).double().numpy()).max()
+difference32 = np.abs(numpy_maps - torch_reference.gradcam(captured_pair.acts, captured_pair.grads).double().numpy()).max()
 print(f"float32 torch vs float64 numpy: max difference < 1e-5 x largest map value: "
       f"{difference32 < 1e-5 * numpy_maps.max()}, but < 1e-12: {difference32 < 1e-12}")
 
@@ -686,26 +687,26 @@ print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' els
 # %% [markdown]
 # The verdict below prints the same text on any machine. With a GPU it compares the GPU's results with the CPU's.
 # Without one, the "other device" is the CPU again and the comparison is trivially true. Two comparisons, both in
-# float64: `maps.gradcam` on the same captured tensors, and the whole `tinycam.explain` pipeline, forward and
+# float64: `torch_reference.gradcam` on the same captured tensors, and the whole `tinycam.explain` pipeline, forward and
 # backward pass included, with the network converted to float64. (In float32 a GPU may agree only to about
 # $10^{-3}$: it sums in a different order, and by default PyTorch lets its convolutions use the faster, less precise
 # TF32 format.)
 
 # %%
-on_device = maps.gradcam(acts64.to(device), grads64.to(device)).cpu()
+on_device = torch_reference.gradcam(acts64.to(device), grads64.to(device)).cpu()
 maths_agree = bool((on_device - torch_maps).abs().max() < 1e-12)
 gap64 = tinycam.load_model("gap").double()
 images64 = pair[:10].double()  # ten images are enough, and float64 is slow
 pipeline_cpu = tinycam.explain(gap64, images64, gap64.last_conv, target=CIRCLE)
 pipeline_device = tinycam.explain(gap64.to(device), images64.to(device), gap64.last_conv, target=CIRCLE).cpu()
 pipeline_agree = bool((pipeline_device - pipeline_cpu).abs().max() < 1e-10)
-print(f"CPU and the other device agree: maps.gradcam to 1e-12: {maths_agree}; "
+print(f"CPU and the other device agree: torch_reference.gradcam to 1e-12: {maths_agree}; "
       f"the whole explain pipeline to 1e-10: {pipeline_agree}")
 
 # %% [markdown]
 # ## 10. Explore
 #
-# `tinycam.widgets.Explorer` puts everything of this notebook under a few controls. Choose
+# `tinycam.course.widgets.Explorer` puts everything of this notebook under a few controls. Choose
 #
 # - **image**: one of the 50 test images of sections 3 to 8;
 # - **class**: the class to explain, whether or not it is in the image;
@@ -722,7 +723,7 @@ print(f"CPU and the other device agree: maps.gradcam to 1e-12: {maths_agree}; "
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from tinycam.widgets import Explorer
+from tinycam.course.widgets import Explorer
 
 Explorer(gap_model, pair, layers=["features.10", "features.8", "features.5", "features.2"], class_names=CLASSES)
 

@@ -62,9 +62,10 @@ import torch
 from torch import nn
 
 import tinycam
-from tinycam import checks, metrics, pixels
+from tinycam import metrics, pixels
+from tinycam.course import checks
 from tinycam.models import IMAGE_MEAN
-from tinycam.plotting import overlay, show_grid, to_numpy
+from tinycam.course.plotting import overlay, show_grid, to_numpy
 from tinycam.shapes import CLASSES, make_images
 
 torch.manual_seed(0)

@@ -39,7 +39,7 @@
 # **Graded exercises.** As before, your answer goes between `### BEGIN SOLUTION` and `### END SOLUTION` (in your
 # copy that region holds `raise NotImplementedError()`), and the check cell below prints `✓`, or `✗` with a hint.
 # All four exercises take NumPy arrays of shape $(\dots, K, H, W)$, leading batch axes included. The cells after a
-# check use `tinycam.reference` and `tinycam.maps`, so an unfinished exercise never breaks the rest of the notebook.
+# check use `tinycam.reference` and `tinycam.torch_reference`, so an unfinished exercise never breaks the rest of the notebook.
 # Points: 2 + 2 + 3 + 2 = 9.
 #
 # **Notation.** $S^c$ is the class score that the network outputs (the logit, before the sigmoid), and
@@ -54,9 +54,10 @@ import torch
 from torch import nn
 
 import tinycam
-from tinycam import checks, conv, lecture, maps, metrics, reference, study
+from tinycam import conv, metrics, reference, torch_reference
+from tinycam.course import checks, lecture, study
 from tinycam.derivatives import diagonal_derivatives, exp_score
-from tinycam.plotting import annotate, overlay, show_grid
+from tinycam.course.plotting import annotate, overlay, show_grid
 from tinycam.shapes import make_images
 
 torch.manual_seed(0)
@@ -322,7 +323,7 @@ checks.gradcampp_weights_from_alphas(gradcampp_weights_from_alphas)
 
 # %% [markdown]
 # `tinycam.reference` holds the same steps as tested functions: `gradcampp_alphas_from_derivatives` (formula 3),
-# `gradcampp_alphas` (formula 5), `gradcampp_weights` and `gradcampp` (formula 6). `tinycam.maps` has their torch
+# `gradcampp_alphas` (formula 5), `gradcampp_weights` and `gradcampp` (formula 6). `tinycam.torch_reference` has their torch
 # twins, and `tinycam.explain(..., method="gradcam++")` runs the whole method on a network.
 
 # %% [markdown]
@@ -363,8 +364,8 @@ def exact_and_closed(head):
 
     d1, d2, d3 = diagonal_derivatives(exp_score(score, head_acts), head_acts, order=3)
     g = d1  # at A0, Y = 1, so ∂Y = exp(0)·g = g
-    exact = maps.gradcampp_alphas_from_derivatives(head_acts, d2, d3)
-    closed = maps.gradcampp_alphas(head_acts, g)
+    exact = torch_reference.gradcampp_alphas_from_derivatives(head_acts, d2, d3)
+    closed = torch_reference.gradcampp_alphas(head_acts, g)
     # ∂²Y = g² + ∂²S at A0: what the second derivative of S itself adds, 0 for a piecewise-linear S
     return dict(g=g, s2=d2 - g**2, d2=d2, d3=d3, exact=exact, closed=closed)
 
@@ -395,7 +396,7 @@ heads = {"ReLU": relu_head, "Softplus": exact_and_closed(small_head(nn.Softplus)
 def weights_and_map(alphas, g):
     """Channel weights (6) and the map ReLU(Σ w A), min-max normalized, on the small head's activations."""
     weights = (alphas * g.relu()).sum(dim=(-2, -1))
-    return weights, maps.normalize(torch.relu(maps.weighted_combination(weights, head_acts)))
+    return weights, torch_reference.normalize(torch.relu(torch_reference.weighted_combination(weights, head_acts)))
 
 
 print("head     | median |d2 S| / g^2 | median |alpha closed - exact| / |exact| "
@@ -544,10 +545,10 @@ print(f"g spatially constant in every map of every image: {bool((g == g[..., :1,
 # %%
 def normalized_map(weights, acts_now=A):
     """ReLU(Σ_k w_k A^k), upsampled to 64×64 and min-max normalized, like tinycam.explain."""
-    return maps.normalize(maps.upsample(torch.relu(maps.weighted_combination(weights, acts_now)), (64, 64)))
+    return torch_reference.normalize(torch_reference.upsample(torch.relu(torch_reference.weighted_combination(weights, acts_now)), (64, 64)))
 
 
-ours = maps.gradcampp_weights(A, g)
+ours = torch_reference.gradcampp_weights(A, g)
 total = A.sum(dim=(-2, -1), keepdim=True)
 alphas_eps = g**2 / (2 * g**2 + total * g**3 + 1e-6)
 with_eps = (alphas_eps * g.relu()).sum(dim=(-2, -1))
@@ -558,12 +559,12 @@ print(f"normalized maps: largest pixel difference {(normalized_map(with_eps) - n
 
 # the same network in other units: last conv block scaled by 1/10 (A / 10), classifier by 10 (g * 10), same scores
 s = 10.0
-rescaled_ours = maps.gradcampp_alphas(A / s, g * s)
+rescaled_ours = torch_reference.gradcampp_alphas(A / s, g * s)
 rescaled_eps = (g * s) ** 2 / (2 * (g * s) ** 2 + (total / s) * (g * s) ** 3 + 1e-6)
 rescaled_with_eps = (rescaled_eps * (g * s).relu()).sum(dim=(-2, -1)) / s  # back in the original units
 change = ((rescaled_with_eps - with_eps).abs() / with_eps)[with_eps > 0]
 print(f"units changed by a factor 10: our alphas unchanged (to float32 rounding): "
-      f"{bool(torch.allclose(rescaled_ours, maps.gradcampp_alphas(A, g), rtol=1e-5, atol=0))}; "
+      f"{bool(torch.allclose(rescaled_ours, torch_reference.gradcampp_alphas(A, g), rtol=1e-5, atol=0))}; "
       f"epsilon-version channel weights change by {change.median():.0%} in the median channel")
 
 # %% [markdown]
@@ -583,23 +584,23 @@ print(f"units changed by a factor 10: our alphas unchanged (to float32 rounding)
 # $$w_k^c = \sum_{ij} \frac{1}{Z} \mathrm{ReLU}(g^k_{ij}) = \frac{1}{Z}\sum_{ij}\mathrm{ReLU}(g^k_{ij}) :$$
 #
 # Grad-CAM's mean, taken over the positive gradients only. The pixel weights, the whole point of the method, drop
-# out. We call this **positive-gradient Grad-CAM** (`maps.positive_gradcam`). Lerma and Lucas (2022, "Grad-CAM++ is
+# out. We call this **positive-gradient Grad-CAM** (`torch_reference.positive_gradcam`). Lerma and Lucas (2022, "Grad-CAM++ is
 # equivalent to Grad-CAM with positive gradients") argue that the two are close in general; here they are equal.
 
 # %%
 def normalized_alpha_weights(acts_now, grads_now):
     """Grad-CAM++ weights as the paper's code forms them: α divided by its sum over each map, then Σ α ReLU(g)."""
-    alphas_now = maps.gradcampp_alphas(acts_now, grads_now)
+    alphas_now = torch_reference.gradcampp_alphas(acts_now, grads_now)
     total_alpha = alphas_now.sum(dim=(-2, -1), keepdim=True)
     normalized = torch.where(total_alpha != 0, alphas_now / total_alpha.where(total_alpha != 0, 1.0), 0.0)
     return (normalized * grads_now.relu()).sum(dim=(-2, -1))
 
 
 normalized_weights = normalized_alpha_weights(A, g)
-positive = maps.positive_gradcam_weights(g)
+positive = torch_reference.positive_gradcam_weights(g)
 same = (normalized_map(normalized_weights) - normalized_map(positive)).abs().max().item()
 print(f"normalized-alpha Grad-CAM++ vs positive-gradient Grad-CAM: largest map difference below 1e-5: {same < 1e-5}")
-for name, weights in [("positive-gradient Grad-CAM", positive), ("Grad-CAM", maps.gradcam_weights(g))]:
+for name, weights in [("positive-gradient Grad-CAM", positive), ("Grad-CAM", torch_reference.gradcam_weights(g))]:
     differences = (normalized_map(ours) - normalized_map(weights)).abs().amax(dim=(-2, -1))
     print(f"our Grad-CAM++ vs {name:27s}: largest map difference per image "
           + " ".join(f"{d:.3f}" for d in differences))
@@ -629,8 +630,8 @@ print(f"so 1/(2 + c_k) ranges from {1 / (2 + contributions.max()):.2f} to {1 / (
 fc_model = models["fc"]
 fc = tinycam.capture(fc_model, images, fc_model.last_conv, target=0)
 fc_normalized = normalized_map(normalized_alpha_weights(fc.acts, fc.grads), fc.acts)
-fc_positive = normalized_map(maps.positive_gradcam_weights(fc.grads), fc.acts)
-fc_ours = normalized_map(maps.gradcampp_weights(fc.acts, fc.grads), fc.acts)
+fc_positive = normalized_map(torch_reference.positive_gradcam_weights(fc.grads), fc.acts)
+fc_ours = normalized_map(torch_reference.gradcampp_weights(fc.acts, fc.grads), fc.acts)
 print(f"FC network: |g| has median {fc.grads[fc.grads != 0].abs().median():.3f}; largest map difference, "
       f"normalized-alpha vs positive-gradient: {(fc_normalized - fc_positive).abs().max():.3f}, "
       f"normalized-alpha vs ours: {(fc_normalized - fc_ours).abs().max():.3f}")
@@ -664,7 +665,7 @@ for score in (5.0, 89.0):
     explicit = d2 / (2 * d2 + fc.acts.sum(dim=(-2, -1), keepdim=True) * d3)
     print(f"float32, S = {score:4.1f}: alpha via exp(S) is NaN at {int(explicit[nonzero_g].isnan().sum())} of "
           f"{int(nonzero_g.sum())} pixels with g != 0")
-closed = maps.gradcampp_alphas(fc.acts, fc.grads)
+closed = torch_reference.gradcampp_alphas(fc.acts, fc.grads)
 print(f"closed form: finite everywhere {bool(closed.isfinite().all())}, whatever S is (it never sees S)")
 
 # %% [markdown]
@@ -675,7 +676,7 @@ print(f"closed form: finite everywhere {bool(closed.isfinite().all())}, whatever
 # %% [markdown]
 # ## 6. The multi-instance study
 #
-# Now the real question: does Grad-CAM++ find the small objects better than Grad-CAM? `tinycam.study.run_study`
+# Now the real question: does Grad-CAM++ find the small objects better than Grad-CAM? `tinycam.course.study.run_study`
 # answers it on a fixed, seeded set of images. A third show three circles, a third three squares and a third three
 # triangles, always one small, one medium and one large. It compares four methods on both networks: CAM (GAP network
 # only), Grad-CAM, Grad-CAM++ and positive-gradient Grad-CAM. The metrics come from `tinycam.metrics`, and all are in
@@ -774,14 +775,14 @@ circles = study.study_images(90, study.DEFAULT_SEED)[0][1]  # the 30 circle imag
 circle_images, circle_masks = torch.from_numpy(circles.images), torch.from_numpy(circles.masks)
 cap = tinycam.capture(gap_model, circle_images, gap_model.last_conv, target=0)
 B, K = cap.acts.shape[:2]
-channel_maps = maps.upsample(cap.acts, (64, 64)).reshape(B * K, 64, 64)
+channel_maps = torch_reference.upsample(cap.acts, (64, 64)).reshape(B * K, 64, 64)
 channel_share = metrics.instance_mass(channel_maps, circle_masks.repeat_interleave(K, dim=0)).reshape(B, K, -1)
 small_share = channel_share[..., 2]  # slot 2 = the small circle
 useful = cap.grads[..., 0, 0] > 0  # channels with a positive weight
 best_channel = torch.where(useful, small_share, 0.0).amax(dim=1)
 share_of = {name: metrics.instance_mass(normalized_map(fn(cap.acts, cap.grads), cap.acts), circle_masks)[:, 2]
-            for name, fn in [("Grad-CAM", lambda a, g: maps.gradcam_weights(g)),
-                             ("Grad-CAM++", maps.gradcampp_weights)]}
+            for name, fn in [("Grad-CAM", lambda a, g: torch_reference.gradcam_weights(g)),
+                             ("Grad-CAM++", torch_reference.gradcampp_weights)]}
 print(f"share on the small circle, median over {B} images: the best single channel {best_channel.median():.1%}, "
       f"the median channel {small_share[useful].median():.1%}, "
       f"Grad-CAM {share_of['Grad-CAM'].median():.1%}, Grad-CAM++ {share_of['Grad-CAM++'].median():.1%}")
@@ -809,7 +810,7 @@ plt.show()
 # %%
 with torch.no_grad():
     logit_before = gap_model(circle_images)[:, 0]
-    for name, fn in [("Grad-CAM", lambda a, g: maps.gradcam_weights(g)), ("Grad-CAM++", maps.gradcampp_weights)]:
+    for name, fn in [("Grad-CAM", lambda a, g: torch_reference.gradcam_weights(g)), ("Grad-CAM++", torch_reference.gradcampp_weights)]:
         heat = normalized_map(fn(cap.acts, cap.grads), cap.acts)
         logit_after = gap_model(circle_images * heat[:, None])[:, 0]
         print(f"{name:10s}: median logit {logit_before.median():.1f} -> {logit_after.median():.1f}; "

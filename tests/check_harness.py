@@ -7,7 +7,7 @@ a fragment of the hint it must get), ...]} and binds the tests below with
 
 import pytest
 
-from tinycam import checks
+from tinycam.course import checks
 
 
 def check_tests(notebook, correct, wrong):

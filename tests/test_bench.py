@@ -3,7 +3,7 @@
 import torch
 
 import tinycam
-from tinycam import bench
+from tinycam.course import bench
 
 
 def test_bench_runs_and_tinycam_saves_far_less_for_backward():

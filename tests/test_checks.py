@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from check_harness import check_tests
-from tinycam import checks, conv, lecture
+from tinycam import conv
+from tinycam.course import checks, lecture
 from tinycam import reference as R
 
 EXAMPLE = lecture.worked_example()

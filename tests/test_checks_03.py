@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from check_harness import check_tests
-from tinycam import checks
+from tinycam.course import checks
 
 
 def _weights(grads):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from check_harness import check_tests
-from tinycam import checks
+from tinycam.course import checks
 
 # exercise -> a correct answer (written differently from the checks' reference where possible)
 CORRECT = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from check_harness import check_tests
-from tinycam import checks, lecture
+from tinycam.course import checks, lecture
 
 EXAMPLE = lecture.worked_example()
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinycam import conv, lecture
+from tinycam import conv
+from tinycam.course import lecture
 
 EX = lecture.conv_examples()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from tinycam import maps
+from tinycam import torch_reference
 from tinycam import reference as R
 from tinycam.derivatives import diagonal_derivatives, exp_score
 
@@ -30,7 +30,7 @@ def exact_and_closed(seed, K=3, smooth=None, c=1):
 
     d1, d2, d3 = diagonal_derivatives(exp_score(score, acts), acts)
     g = diagonal_derivatives(score, acts, order=1)[0]  # ∂S/∂A
-    return acts, g, maps.gradcampp_alphas_from_derivatives(acts, d2, d3), maps.gradcampp_alphas(acts, g)
+    return acts, g, torch_reference.gradcampp_alphas_from_derivatives(acts, d2, d3), torch_reference.gradcampp_alphas(acts, g)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -65,22 +65,22 @@ def test_closed_form_drifts_when_the_head_is_smooth(smooth):
 def test_no_nan_or_inf_for_zero_tiny_or_huge_scores():
     acts = torch.rand(2, 3, 4, 4, dtype=torch.float32)
     for grads in [torch.zeros_like(acts), torch.full_like(acts, 1e-8), torch.rand_like(acts) * 1e-8]:
-        for fn in (maps.gradcampp_alphas, maps.gradcampp_weights, maps.gradcampp):
+        for fn in (torch_reference.gradcampp_alphas, torch_reference.gradcampp_weights, torch_reference.gradcampp):
             assert bool(torch.isfinite(fn(acts, grads)).all())
     # the closed form never forms exp(S): a score of 1000 is no problem, while exp(1000.) overflows float32
     assert torch.isinf(torch.exp(torch.tensor(1000.0)))
-    assert bool(torch.isfinite(maps.gradcampp(acts, torch.rand_like(acts))).all())
+    assert bool(torch.isfinite(torch_reference.gradcampp(acts, torch.rand_like(acts))).all())
 
 
 def test_an_absolute_epsilon_would_bias_small_gradients():
     # what the public implementations compute: g² / (2g² + ΣA g³ + 1e-6) (or with the epsilon only where 0)
     acts = torch.rand(3, 4, 4, dtype=torch.float64)
     grads = torch.rand(3, 4, 4, dtype=torch.float64) * 1e-3
-    ours = maps.gradcampp_weights(acts, grads)
+    ours = torch_reference.gradcampp_weights(acts, grads)
     with_eps = ((grads**2 / (2 * grads**2 + acts.sum((-2, -1), keepdim=True) * grads**3 + 1e-6)) * grads.relu()).sum((-2, -1))
     assert float(((with_eps - ours).abs() / ours).max()) > 0.05  # several percent off
     # while ours is exactly scale-consistent: α(A/s, g·s) = α(A, g)
-    torch.testing.assert_close(maps.gradcampp_alphas(acts * 1e3, grads * 1e-3), maps.gradcampp_alphas(acts, grads))
+    torch.testing.assert_close(torch_reference.gradcampp_alphas(acts * 1e3, grads * 1e-3), torch_reference.gradcampp_alphas(acts, grads))
 
 
 def test_diagonal_derivatives_rejects_integer_input():

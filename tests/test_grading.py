@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tinycam import checks, grading, release
+from tinycam.course import checks, grading, release
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = release.solution_notebooks()
@@ -265,9 +265,9 @@ def _memorised(nb):  # right on every case the notebook's check can show (seed 0
 
 def _redefined_checks(nb):  # a wrong answer whose check cell has been made to print ✓
     _insert_after(nb, "import matplotlib", 'checks.gradcam_weights = lambda f: print("✓")\n'
-                                           "import tinycam.checks\n"
-                                           "tinycam.checks.gradcam_weights = checks.gradcam_weights\n"
-                                           "tinycam.checks.EXERCISES.clear()")
+                                           "import tinycam.course.checks\n"
+                                           "tinycam.course.checks.gradcam_weights = checks.gradcam_weights\n"
+                                           "tinycam.course.checks.EXERCISES.clear()")
     _answer(nb, "gradcam_weights", "return np.mean(grads, axis=(-3, -1))")
     _answer(nb, "counterfactual_weights", OWN_COUNTERFACTUAL)
 

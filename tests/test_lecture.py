@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tinycam import lecture
+from tinycam.course import lecture
 
 
 def test_lecture_command_prints_every_step():

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import tinycam
-from tinycam import maps
+from tinycam import torch_reference
 from tinycam import reference as R
 from tinycam.methods import METHODS
 
@@ -107,9 +107,9 @@ def test_cam_uses_the_classifier_weights_and_equals_the_gradient_derivation():
     linear = model[1][2]
     got = tinycam.capture(model, x, LAST, target=2)
     # the derivation: Σ_ij ∂Y^c/∂A^k_ij = w_k^c, and Grad-CAM's α = w / Z
-    torch.testing.assert_close(maps.cam_weights_from_gradients(got.grads), linear.weight[2].detach().expand(4, 5),
+    torch.testing.assert_close(torch_reference.cam_weights_from_gradients(got.grads), linear.weight[2].detach().expand(4, 5),
                                rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(maps.gradcam_weights(got.grads), linear.weight[2].detach().expand(4, 5) / 25,
+    torch.testing.assert_close(torch_reference.gradcam_weights(got.grads), linear.weight[2].detach().expand(4, 5) / 25,
                                rtol=1e-10, atol=1e-12)
     expected = R.normalize(R.upsample(R.cam(got.acts.numpy(), np.tile(linear.weight[2].detach().numpy(), (4, 1))), (10, 10)))
     np.testing.assert_allclose(tinycam.explain(model, x, LAST, "cam", target=2).numpy(), expected, atol=1e-10)
@@ -265,9 +265,9 @@ def test_cpu_and_gpu_agree(method):
 def test_normalize_false_keeps_the_maps_scale():
     model, x = small_cnn("fc").eval(), images()
     got = tinycam.capture(model, x, LAST, target=1)
-    raw = maps.upsample(maps.gradcam(got.acts, got.grads), (10, 10))
+    raw = torch_reference.upsample(torch_reference.gradcam(got.acts, got.grads), (10, 10))
     torch.testing.assert_close(tinycam.explain(model, x, LAST, "gradcam", target=1, normalize=False), raw)
-    torch.testing.assert_close(tinycam.explain(model, x, LAST, "gradcam", target=1), maps.normalize(raw))
+    torch.testing.assert_close(tinycam.explain(model, x, LAST, "gradcam", target=1), torch_reference.normalize(raw))
 
 
 def test_an_image_with_zero_gradient_is_named_in_a_warning():

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinycam import lecture
+from tinycam.course import lecture
 from tinycam import reference as R
 
 EXAMPLE = lecture.worked_example()

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import tinycam
-from tinycam import maps, metrics, study
+from tinycam import metrics, torch_reference
+from tinycam.course import study
 from tinycam.__main__ import COMMANDS
 from tinycam.shapes import make_images
 
@@ -86,24 +87,24 @@ def test_positive_gradcam_is_gradcampp_with_alphas_normalized_on_a_gap_network()
     model = tinycam.load_model("gap").double()
     images, _, _ = images_of_class(0, n=4)
     captured = tinycam.capture(model, images.double(), "features.10", target=0)
-    alphas = maps.gradcampp_alphas(captured.acts, captured.grads)
+    alphas = torch_reference.gradcampp_alphas(captured.acts, captured.grads)
     total = alphas.sum(dim=(-2, -1), keepdim=True)
     # what the paper's code does: α divided by its sum over each map
     normalized = torch.where(total != 0, alphas / total.where(total != 0, torch.ones(())), 0.0)
     weights = (normalized * captured.grads.relu()).sum(dim=(-2, -1))
-    torch.testing.assert_close(weights, maps.positive_gradcam_weights(captured.grads), rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(weights, torch_reference.positive_gradcam_weights(captured.grads), rtol=1e-12, atol=1e-15)
 
 
 def test_positive_gradcam_by_hand():
     acts = torch.tensor([[[1.0, 2.0], [0.0, 1.0]], [[3.0, 0.0], [1.0, 1.0]]])
     grads = torch.tensor([[[2.0, -2.0], [4.0, 0.0]], [[-1.0, -1.0], [-1.0, -1.0]]])
     # map 1: mean of (2, 0, 4, 0) = 1.5; map 2: no positive gradient, weight 0
-    torch.testing.assert_close(maps.positive_gradcam_weights(grads), torch.tensor([1.5, 0.0]))
-    torch.testing.assert_close(maps.positive_gradcam(acts, grads), 1.5 * acts[0])
+    torch.testing.assert_close(torch_reference.positive_gradcam_weights(grads), torch.tensor([1.5, 0.0]))
+    torch.testing.assert_close(torch_reference.positive_gradcam(acts, grads), 1.5 * acts[0])
 
 
 def test_command_writes_the_markdown_it_prints(tmp_path, capsys):
-    assert COMMANDS["study"][0] == "tinycam.study"
+    assert COMMANDS["study"][0] == "tinycam.course.study"
     out = tmp_path / "study.md"
     assert study.main(["--n", "6", "--seed", "3", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")

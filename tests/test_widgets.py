@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from tinycam.plotting import overlay
-from tinycam.widgets import Explorer
+from tinycam.course.plotting import overlay
+from tinycam.course.widgets import Explorer
 
 
 def small_model():

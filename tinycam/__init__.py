@@ -1,12 +1,14 @@
 """tinycam: class activation maps, taught twice — a NumPy reference and a batched torch implementation.
 
-`tinycam.reference`, `tinycam.conv` and `tinycam.checks` are pure NumPy. The torch parts (`capture`, `explain`,
+`tinycam.reference`, `tinycam.conv` and `tinycam.course.checks` are pure NumPy. The torch parts (`capture`, `explain`,
 `load_model`, ...) are imported on first use, so the NumPy lessons never pay for importing torch.
 """
 
+from importlib.resources import files
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# The data/ folder, installed as the package tinycam.data: the same files from a checkout, an editable or a wheel install.
+DATA_DIR = Path(str(files("tinycam.data")))
 
 # name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY = {

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tinycam import maps
+from tinycam import torch_reference
 
 __all__ = ["Capture", "capture", "explain", "METHODS", "LAYER_METHODS", "PIXEL_METHODS", "resolve_layer"]
 
@@ -176,7 +176,7 @@ def capture(model, images, layer, target=None):
 
 def _cam_weights(model, acts, scores, targets):
     """The classifier's w_k^c of each target class, after checking that y = W · GAP(A) + b holds for this model."""
-    pooled = maps.gap(acts)  # (B, K)
+    pooled = torch_reference.gap(acts)  # (B, K)
     for module in reversed(list(model.modules())):
         if isinstance(module, nn.Linear) and module.in_features == pooled.shape[1]:
             with torch.no_grad():
@@ -193,10 +193,10 @@ def _cam_weights(model, acts, scores, targets):
 # CAM-family method -> how its map is made from A (B, K, h, w) and ∂y/∂A; CAM needs no gradients at all
 LAYER_METHODS = {
     "cam": None,
-    "gradcam": maps.gradcam,
-    "counterfactual": maps.counterfactual,
-    "gradcam++": maps.gradcampp,
-    "positive-gradcam": maps.positive_gradcam,
+    "gradcam": torch_reference.gradcam,
+    "counterfactual": torch_reference.counterfactual,
+    "gradcam++": torch_reference.gradcampp,
+    "positive-gradcam": torch_reference.positive_gradcam,
 }
 # pixel-level method -> (function name in tinycam.pixels, whether it takes a layer); see tinycam/pixels.py
 PIXEL_METHODS = {
@@ -232,7 +232,7 @@ def explain(model, images, layer=None, method="gradcam", target=None, normalize=
         if not normalize:
             return raw
         flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # min-max over all channels and pixels of an image
-        return maps.normalize(flat).reshape(raw.shape)
+        return torch_reference.normalize(flat).reshape(raw.shape)
     if options:
         raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
     if layer is None:
@@ -241,9 +241,9 @@ def explain(model, images, layer=None, method="gradcam", target=None, normalize=
         _check_images(model, images)
         with _eval_mode(model):
             acts, scores = _forward(model, images, layer, need_grads=False)
-            raw = maps.cam(acts, _cam_weights(model, acts, scores, _targets(target, scores)))
+            raw = torch_reference.cam(acts, _cam_weights(model, acts, scores, _targets(target, scores)))
     else:
         captured = capture(model, images, layer, target)
         raw = LAYER_METHODS[method](captured.acts, captured.grads)
-    upsampled = maps.upsample(raw, images.shape[-2:])
-    return maps.normalize(upsampled) if normalize else upsampled
+    upsampled = torch_reference.upsample(raw, images.shape[-2:])
+    return torch_reference.normalize(upsampled) if normalize else upsampled

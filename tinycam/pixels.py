@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from tinycam import maps
+from tinycam import torch_reference
 from tinycam.methods import _check_images, _eval_mode, _targets, explain
 
 __all__ = ["saliency", "guided_backprop", "guided_gradcam", "occlusion", "class_model"]

@@ -178,7 +178,7 @@ def _failed(exercise, message):
 
 
 def exercises_of(stem):
-    from tinycam import checks
+    from tinycam.course import checks
 
     return [e for e in checks.EXERCISES.values() if e.notebook == stem]
 
@@ -228,7 +228,7 @@ def _kernel_manager_class():
 
 
 def _quiet_log():
-    log = logging.getLogger("tinycam.grading.nbclient")  # nbclient logs every timeout and interrupt as an error
+    log = logging.getLogger("tinycam.course.grading.nbclient")  # nbclient logs every timeout and interrupt as an error
     log.propagate = False
     if not log.handlers:
         log.addHandler(logging.NullHandler())
@@ -439,7 +439,7 @@ def _grade_into(result, path, timeout, secret):
     exercises = exercises_of(stem)
     if not exercises:
         if any("exercise" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
-            from tinycam import checks
+            from tinycam.course import checks
 
             known = sorted({e.notebook for e in checks.EXERCISES.values()})
             raise _NotGraded(f"no graded exercises are registered for '{stem}': name the file like the course "

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import tinycam
-from tinycam import maps
+from tinycam import torch_reference
 
 
 class BasicBlock(nn.Module):
@@ -80,8 +80,8 @@ def full_graph_gradcam(model, images, layer, target):
         scores[:, target].sum().backward()
     finally:
         handle.remove()
-    raw = maps.gradcam(kept["acts"].detach(), kept["grads"])
-    return maps.normalize(maps.upsample(raw, images.shape[-2:]))
+    raw = torch_reference.gradcam(kept["acts"].detach(), kept["grads"])
+    return torch_reference.normalize(torch_reference.upsample(raw, images.shape[-2:]))
 
 
 def _saved_bytes(fn):

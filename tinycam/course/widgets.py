@@ -1,6 +1,6 @@
 """An ipywidgets explorer: pick the image, class, layer, method and overlay opacity; see image, map and overlay.
 
-    from tinycam.widgets import Explorer
+    from tinycam.course.widgets import Explorer
     Explorer(model, images, layers=["features.10", "features.5"], class_names=CLASSES)
 
 The picture is rendered with matplotlib into an `ipywidgets.Image` (PNG bytes), so it updates in any front end,
@@ -13,7 +13,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from tinycam.methods import LAYER_METHODS, explain
-from tinycam.plotting import overlay
+from tinycam.course.plotting import overlay
 
 
 class Explorer:

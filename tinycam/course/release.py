@@ -25,8 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIR = ROOT / "notebooks"
+# relative to the working directory: run the release from the course's checkout (the notebooks are not package data)
+SOURCE_DIR = Path("notebooks")
 STUDENT_DIR = SOURCE_DIR / "student"
 
 # a whole line "### BEGIN SOLUTION" / "### END SOLUTION" (any number of #, any case, any spacing): the marker
@@ -108,8 +108,12 @@ def release(source_dir=SOURCE_DIR, out_dir=STUDENT_DIR, log=print):
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if out_dir.resolve() == source_dir.resolve():
         raise ReleaseError(f"refusing to write student copies over the solution notebooks in {source_dir}")
+    sources = solution_notebooks(source_dir)
+    if not sources:
+        raise ReleaseError(f"no solution notebooks (*.ipynb) in {source_dir.resolve()}; run the release from the course's "
+                           "folder or pass --source DIR")
     copies = {}
-    for path in solution_notebooks(source_dir):
+    for path in sources:
         nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
         copies[path.name] = render(student_notebook(nb, path.name))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,9 +156,9 @@ def main(argv=None):
         description="Write the student copy of every solution notebook: answers replaced by "
                     "`raise NotImplementedError()`, outputs of exercise and check cells cleared.")
     parser.add_argument("--out", type=Path, default=STUDENT_DIR, metavar="DIR",
-                        help=f"folder for the student copies (default: {STUDENT_DIR.relative_to(ROOT)})")
+                        help=f"folder for the student copies (default: {STUDENT_DIR})")
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, metavar="DIR",
-                        help=f"folder of the solution notebooks (default: {SOURCE_DIR.relative_to(ROOT)})")
+                        help=f"folder of the solution notebooks (default: {SOURCE_DIR})")
     args = parser.parse_args(argv)
     try:
         release(args.source, args.out)

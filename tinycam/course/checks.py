@@ -12,7 +12,7 @@ reference, and
   (a function raising NotImplementedError, or None for an exercise whose answer is a value).
 
 An exercise is data (`Exercise`): its cases for a seed, the expected answer, the typical mistakes and a hint.
-`EXERCISES` lists them all; the grader (`tinycam.grading`) draws hidden cases and judges answers with them.
+`EXERCISES` lists them all; the grader (`tinycam.course.grading`) draws hidden cases and judges answers with them.
 """
 
 import copy
@@ -21,7 +21,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from tinycam import conv, lecture, reference
+from tinycam import conv, reference
+from tinycam.course import lecture
 
 __all__ = ["EXERCISES", "Exercise"]
 

@@ -1,4 +1,4 @@
-"""tinycam.maps mirrors tinycam.reference name for name: same equations, float64 agreement to ~1e-10."""
+"""tinycam.torch_reference mirrors tinycam.reference name for name: same equations, float64 agreement to ~1e-10."""
 
 import inspect
 
@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinycam import lecture, maps
+from tinycam import torch_reference
+from tinycam.course import lecture
 from tinycam import reference as R
 
 EXAMPLE = lecture.worked_example()
@@ -38,15 +39,15 @@ CALLS = {
 def _agree(name, args, device="cpu"):
     expected = getattr(R, name)(*args)
     torch_args = [torch.tensor(x, dtype=torch.float64, device=device) if isinstance(x, np.ndarray) else x for x in args]
-    got = getattr(maps, name)(*torch_args)
+    got = getattr(torch_reference, name)(*torch_args)
     assert got.dtype == torch.float64 and got.device.type == device
     np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-10, atol=1e-10, err_msg=name)
 
 
 def test_the_two_implementations_have_the_same_names_and_signatures():
-    assert set(R.__all__) == set(maps.__all__) == set(CALLS)
+    assert set(R.__all__) == set(torch_reference.__all__) == set(CALLS)
     for name in R.__all__:
-        assert inspect.signature(getattr(R, name)).parameters.keys() == inspect.signature(getattr(maps, name)).parameters.keys()
+        assert inspect.signature(getattr(R, name)).parameters.keys() == inspect.signature(getattr(torch_reference, name)).parameters.keys()
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -75,21 +76,21 @@ def test_float32_stays_float32_and_finite_for_tiny_gradients():
     acts = torch.rand(2, 4, 5, 5)
     grads = torch.rand(2, 4, 5, 5) * 1e-3
     for name in ("gradcam", "gradcampp", "counterfactual"):
-        out = getattr(maps, name)(acts, grads)
+        out = getattr(torch_reference, name)(acts, grads)
         assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
-    alphas = maps.gradcampp_alphas(acts, torch.zeros_like(grads))
+    alphas = torch_reference.gradcampp_alphas(acts, torch.zeros_like(grads))
     assert bool((alphas == 0).all())
 
 
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: maps.gradcam(torch.ones(3, 2, 2), torch.ones(3, 2, 3)), ValueError, "same shape"),
-        (lambda: maps.gradcam_weights(torch.ones(4, 4)), ValueError, r"\(\.\.\., K, H, W\)"),
-        (lambda: maps.gradcam(torch.full((2, 2, 2), float("nan")), torch.ones(2, 2, 2)), ValueError, "NaN or inf"),
-        (lambda: maps.gap(torch.ones(2, 2, dtype=torch.int64)), ValueError, "floating-point"),
-        (lambda: maps.weighted_combination(torch.ones(2), torch.ones(3, 2, 2)), ValueError, r"weights must have shape \(3,\)"),
-        (lambda: maps.upsample(torch.ones(2, 2), (3,)), ValueError, "size must be"),
+        (lambda: torch_reference.gradcam(torch.ones(3, 2, 2), torch.ones(3, 2, 3)), ValueError, "same shape"),
+        (lambda: torch_reference.gradcam_weights(torch.ones(4, 4)), ValueError, r"\(\.\.\., K, H, W\)"),
+        (lambda: torch_reference.gradcam(torch.full((2, 2, 2), float("nan")), torch.ones(2, 2, 2)), ValueError, "NaN or inf"),
+        (lambda: torch_reference.gap(torch.ones(2, 2, dtype=torch.int64)), ValueError, "floating-point"),
+        (lambda: torch_reference.weighted_combination(torch.ones(2), torch.ones(3, 2, 2)), ValueError, r"weights must have shape \(3,\)"),
+        (lambda: torch_reference.upsample(torch.ones(2, 2), (3,)), ValueError, "size must be"),
     ],
 )
 def test_bad_input(call, error, message):
