@@ -29,7 +29,7 @@ def test_full_graph_baseline_is_a_real_gradcam():
 
 
 def test_run_methods_times_every_method():
-    from tinycam.methods import METHODS
+    from tinycam.explaining import METHODS
 
     torch.manual_seed(0)
     model = bench.ResNet18(n_classes=3).eval()

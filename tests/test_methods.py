@@ -8,7 +8,7 @@ from torch import nn
 import tinycam
 from tinycam import torch_reference
 from tinycam import reference as R
-from tinycam.methods import METHODS
+from tinycam.explaining import METHODS
 
 
 def small_cnn(head="gap", inplace=True, batchnorm=False, dtype=torch.float64, seed=0):

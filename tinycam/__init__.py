@@ -12,9 +12,10 @@ DATA_DIR = Path(str(files("tinycam.data")))
 
 # name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY = {
-    "capture": "tinycam.methods",
-    "explain": "tinycam.methods",
-    "Capture": "tinycam.methods",
+    "capture": "tinycam.capturing",
+    "Capture": "tinycam.capturing",
+    "explain": "tinycam.explaining",
+    "METHODS": "tinycam.explaining",
     "load_model": "tinycam.models",
 }
 

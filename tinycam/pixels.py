@@ -6,30 +6,28 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 """
 
 import contextlib
+from collections.abc import Iterator
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from tinycam import torch_reference
-from tinycam.methods import _check_images, _eval_mode, _targets, explain
+from tinycam.cams import cam_map
+from tinycam.capturing import Layer, Target, capture, check_images
 
 __all__ = ["saliency", "guided_backprop", "guided_gradcam", "occlusion", "class_model"]
 
 
-def _input_gradients(model, images, target):
-    """∂S_c/∂I for one class per image, (B, C, H, W), with the model in eval mode and no parameter .grad written."""
-    _check_images(model, images)
-    with _eval_mode(model), torch.enable_grad():
-        x = images.detach().clone().requires_grad_(True)
-        scores = model(x)
-        targets = _targets(target, scores)
-        (grads,) = torch.autograd.grad(scores.gather(1, targets[:, None]).sum(), x)
+def _input_gradients(model: nn.Module, images: torch.Tensor, target: Target) -> torch.Tensor:
+    """∂S_c/∂I for one class per image, (B, C, H, W): the capture path with the input as the layer."""
+    grads = capture(model, images, None, target).grads
+    assert grads is not None
     return grads
 
 
-def saliency(model, images, target=None):
+def saliency(model: nn.Module, images: torch.Tensor, target: Target = None) -> torch.Tensor:
     """M_ij = max_c |∂S_c/∂I_(c,i,j)|: the largest absolute input gradient over colour channels (Simonyan et al.,
     ICLR 2014 workshop, section 3.1); (B, C, H, W) -> (B, H, W)."""
     return _input_gradients(model, images, target).abs().amax(dim=1)
@@ -69,7 +67,7 @@ class _StrayReluDetector(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _guided_relus(model):
+def _guided_relus(model: nn.Module) -> Iterator[_StrayReluDetector]:
     """While active, every nn.ReLU module of the model back-propagates only positive gradients where its input was
     positive. The ReLU's own backward applies the mask (input > 0); a hook on its output clamps the gradient at 0.
     Modules are not replaced (the same objects, the same `inplace` flags): hooks are added, and removed after."""
@@ -100,10 +98,10 @@ def _guided_relus(model):
             handle.remove()
 
 
-def guided_backprop(model, images, target=None):
+def guided_backprop(model: nn.Module, images: torch.Tensor, target: Target = None) -> torch.Tensor:
     """∂S_c/∂I with every ReLU's backward replaced by the guided rule R_in = (x > 0) · max(R_out, 0)
     (Springenberg et al., ICLR 2015 workshop); (B, C, H, W) -> (B, C, H, W)."""
-    _check_images(model, images)
+    check_images(model, images)
     with _guided_relus(model) as detector:
         grads = _input_gradients(model, images, target)
     if detector.stray:
@@ -115,10 +113,10 @@ def guided_backprop(model, images, target=None):
     return grads
 
 
-def guided_gradcam(model, images, layer, target=None):
+def guided_gradcam(model: nn.Module, images: torch.Tensor, layer: Layer, target: Target = None) -> torch.Tensor:
     """Guided backprop ⊙ the Grad-CAM map upsampled to the input (Selvaraju et al., ICCV 2017, section 3.2):
     fine detail, restricted to the class's regions; (B, C, H, W) -> (B, C, H, W)."""
-    return guided_backprop(model, images, target) * explain(model, images, layer, "gradcam", target)[:, None]
+    return guided_backprop(model, images, target) * cam_map(model, images, layer, "gradcam", target)[:, None]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,7 +126,7 @@ def guided_gradcam(model, images, layer, target=None):
 _OUTPUTS = ("sigmoid", "softmax", "score")
 
 
-def _probabilities(model, scores, output=None):
+def _probabilities(model: nn.Module, scores: torch.Tensor, output: Optional[str] = None) -> torch.Tensor:
     """The class probabilities the model's scores stand for: `output`, else `model.output_activation` ("sigmoid"
     for multi-label models, "softmax", or "score" for the raw scores), else "softmax"."""
     activation = output or getattr(model, "output_activation", "softmax")
@@ -137,7 +135,17 @@ def _probabilities(model, scores, output=None):
     return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
 
 
-def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_size=256, progress=None, output=None):
+def occlusion(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: Target = None,
+    patch: int = 8,
+    stride: int = 4,
+    fill: Union[float, torch.Tensor] = 0.0,
+    batch_size: int = 256,
+    progress: Optional[bool] = None,
+    output: Optional[str] = None,
+) -> torch.Tensor:
     """Δ_ij = p_c(I) − p_c(I with a patch of `fill` over (i, j)), averaged over the patches covering each pixel
     (Zeiler & Fergus, ECCV 2014, section 4.2). (B, C, H, W) -> (B, H, W); a positive value means hiding that region
     lowers the class probability.
@@ -146,7 +154,7 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
     output: what p is: "sigmoid", "softmax" or "score" (the raw class score); default `model.output_activation`,
     else "softmax". Many occluded images go through the model per forward pass (`batch_size` bounds the memory);
     a progress bar (stderr) appears when there are more than 4 batches, or when progress=True (False: never)."""
-    _check_images(model, images)
+    check_images(model, images)
     _probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     batch, _, height, width = images.shape
     if not (isinstance(patch, int) and 1 <= patch <= min(height, width)):
@@ -162,10 +170,10 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
     inside_cols = (cols >= lefts[:, None]) & (cols < lefts[:, None] + patch)  # (n_lefts, W)
     patches = (inside_rows[:, None, :, None] & inside_cols[None, :, None, :]).flatten(0, 1)  # (P, H, W)
     counts = patches.sum(dim=0).to(images.dtype)  # how many patches cover each pixel
-    with _eval_mode(model), torch.no_grad():
-        scores = model(images)
-        targets = _targets(target, scores)
-        original = _probabilities(model, scores, output).gather(1, targets[:, None])[:, 0]  # (B,)
+    first = capture(model, images, None, target, gradients=False)
+    targets = first.targets
+    original = _probabilities(model, first.scores, output).gather(1, targets[:, None])[:, 0]  # (B,)
+    with torch.no_grad():
         drops = torch.zeros(batch, height, width, dtype=images.dtype, device=images.device)
         # every (image, patch) pair, `batch_size` occluded images per forward pass
         image_of = torch.arange(batch, device=images.device).repeat(len(patches))
@@ -180,7 +188,8 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
             b, p = image_of[start : start + batch_size], patch_of[start : start + batch_size]
             fill_value = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
             occluded = torch.where(patches[p][:, None], fill_value, images[b])
-            probabilities = _probabilities(model, model(occluded), output).gather(1, targets[b][:, None])[:, 0]
+            scores = capture(model, occluded, None, targets[b], gradients=False).scores
+            probabilities = _probabilities(model, scores, output).gather(1, targets[b][:, None])[:, 0]
             drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * patches[p])
     return torch.where(counts > 0, drops / counts.clamp(min=1), 0.0)
 
@@ -189,7 +198,7 @@ def occlusion(model, images, target=None, patch=8, stride=4, fill=0.0, batch_siz
 # class model visualization
 
 
-def _gaussian_blur(images, sigma):
+def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = max(1, int(3 * sigma))
     taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-(taps**2) / (2 * sigma**2))
@@ -201,27 +210,33 @@ def _gaussian_blur(images, sigma):
     return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="replicate"), vertical, groups=channels)
 
 
-def class_model(model, targets, shape=(3, 64, 64), steps=100, lr=0.1, l2=1e-3, jitter=0, blur_sigma=0.0,
-                blur_every=10, seed=0):
+def class_model(
+    model: nn.Module,
+    targets: Union[int, list[int], torch.Tensor],
+    shape: tuple[int, int, int] = (3, 64, 64),
+    steps: int = 100,
+    lr: float = 0.1,
+    l2: float = 1e-3,
+    jitter: int = 0,
+    blur_sigma: float = 0.0,
+    blur_every: int = 10,
+    seed: int = 0,
+) -> torch.Tensor:
     """argmax_I S_c(I) − λ‖I‖²₂ by gradient ascent from I = 0 (Simonyan et al., ICLR 2014 workshop, section 2):
-    repeat: S_c of the current image, backprop the one-hot score vector to the image, take a small step.
-    Options: `jitter` (random shifts by up to that many pixels each step) and `blur_sigma` (a Gaussian blur every
-    `blur_every` steps), the usual regularizers. One image per target class, all optimized together; deterministic
-    from `seed`. Returns (n_targets, *shape)."""
-    param = next(model.parameters())
-    targets = torch.as_tensor(targets, device=param.device).reshape(-1).to(torch.int64)
+    repeat: S_c of the current image, backprop the one-hot score vector to the image, take a small step
+    I += lr · (∂S_c/∂I − 2λI). Options: `jitter` (random shifts by up to that many pixels each step) and `blur_sigma`
+    (a Gaussian blur every `blur_every` steps), the usual regularizers. One image per target class, all optimized
+    together, in the dtype and on the device of the model's parameters; deterministic from `seed`.
+    Returns (n_targets, *shape)."""
+    like = next(model.parameters(), next(model.buffers(), torch.zeros(())))
+    targets = torch.as_tensor(targets, device=like.device).reshape(-1).to(torch.int64)
     generator = torch.Generator().manual_seed(seed)
-    image = torch.zeros(len(targets), *shape, dtype=param.dtype, device=param.device)
-    with _eval_mode(model), torch.enable_grad():
-        n_classes = model(image[:1]).shape[1]
-        _targets(targets, torch.zeros(len(targets), n_classes))  # range check, with the usual message
-        for step in range(steps):
-            dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
-            x = image.roll((dy, dx), dims=(-2, -1)).requires_grad_(True)
-            scores = model(x).gather(1, targets[:, None])[:, 0]
-            objective = scores.sum() - l2 * (x**2).sum()
-            (grad,) = torch.autograd.grad(objective, x)
-            image = (x + lr * grad).detach().roll((-dy, -dx), dims=(-2, -1))
-            if blur_sigma > 0 and (step + 1) % blur_every == 0:
-                image = _gaussian_blur(image, blur_sigma)
+    image = torch.zeros(len(targets), *shape, dtype=like.dtype, device=like.device)
+    for step in range(steps):
+        dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
+        x = image.roll((dy, dx), dims=(-2, -1))
+        grads = _input_gradients(model, x, targets)
+        image = (x + lr * (grads - 2 * l2 * x)).roll((-dy, -dx), dims=(-2, -1))
+        if blur_sigma > 0 and (step + 1) % blur_every == 0:
+            image = _gaussian_blur(image, blur_sigma)
     return image

@@ -7,6 +7,7 @@ Notation (one table for all the decks):
 ``grads``  ∂y^c/∂A^k_ij    gradient of the class score y^c with respect to each activation, same shape
 ``weights`` α_k^c / w_k^c  one weight per feature map, shape (..., K). The Grad-CAM weight is called α_k^c
                            in the worked example and the Grad-CAM slides (001, 002) and w_k^c in 003/004.
+                           Element-wise methods weigh every activation: weights shaped like acts.
 ``alphas`` α^kc_ij         Grad-CAM++'s per-pixel weights (003's notation), shape (..., K, H, W)
 Z                          the number of pixels of one feature map, H·W
 =========================  ==========================================================================
@@ -21,6 +22,7 @@ __all__ = [
     "gap",
     "gradcam_weights",
     "weighted_combination",
+    "localization_map",
     "gradcam",
     "counterfactual_weights",
     "counterfactual",
@@ -72,20 +74,30 @@ def gap(x):
 
 
 def weighted_combination(weights, acts):
-    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W)."""
+    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W).
+    Weights shaped like acts (one per activation, as HiResCAM's) give L = Σ_k w^k ⊙ A^k."""
     acts = _as_maps(acts, "acts")
     weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != acts.shape[:-2]:
+    if weights.shape not in (acts.shape[:-2], acts.shape):
         raise ValueError(
-            f"weights must have shape {acts.shape[:-2]} (one per feature map of acts {acts.shape}), got {weights.shape}"
+            f"weights must have shape {acts.shape[:-2]} (one per feature map of acts {acts.shape}) "
+            f"or {acts.shape} (one per activation), got {weights.shape}"
         )
     if not np.all(np.isfinite(weights)):
         raise ValueError("weights contain NaN or inf values")
+    if weights.shape == acts.shape:
+        return (weights * acts).sum(axis=-3)
     return np.einsum("...k,...kij->...ij", weights, acts)
 
 
 def _relu(x):
     return np.maximum(x, 0.0)
+
+
+def localization_map(weights, acts):
+    """L^c = ReLU(Σ_k w_k^c A^k): the step every gradient-weighted CAM method shares; the methods differ only in
+    their weights (Selvaraju et al., ICCV 2017, eq. 2)."""
+    return _relu(weighted_combination(weights, acts))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,7 +112,7 @@ def gradcam_weights(grads):
 def gradcam(acts, grads):
     """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
     acts, grads = _same_shape(acts, grads)
-    return _relu(weighted_combination(gradcam_weights(grads), acts))
+    return localization_map(gradcam_weights(grads), acts)
 
 
 def counterfactual_weights(grads):
@@ -111,7 +123,7 @@ def counterfactual_weights(grads):
 def counterfactual(acts, grads):
     """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
     acts, grads = _same_shape(acts, grads)
-    return _relu(weighted_combination(counterfactual_weights(grads), acts))
+    return localization_map(counterfactual_weights(grads), acts)
 
 
 def positive_gradcam_weights(grads):
@@ -123,7 +135,7 @@ def positive_gradcam_weights(grads):
 def positive_gradcam(acts, grads):
     """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
     acts, grads = _same_shape(acts, grads)
-    return _relu(weighted_combination(positive_gradcam_weights(grads), acts))
+    return localization_map(positive_gradcam_weights(grads), acts)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,10 +166,7 @@ def gradcampp_alphas(acts, grads):
     and exp(S) cancels. No epsilon is added to the denominator: an absolute 1e-6 changes the answer when g is small.
     """
     acts, grads = _same_shape(acts, grads)
-    g2 = grads**2
-    denominator = 2.0 * g2 + acts.sum(axis=(-2, -1), keepdims=True) * grads**3
-    nonzero = denominator != 0.0
-    return np.divide(g2, denominator, out=np.zeros_like(g2), where=nonzero)
+    return gradcampp_alphas_from_derivatives(acts, grads**2, grads**3)
 
 
 def gradcampp_alphas_from_derivatives(acts, d2, d3):
@@ -179,7 +188,7 @@ def gradcampp_weights(acts, grads):
 def gradcampp(acts, grads):
     """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
     acts, grads = _same_shape(acts, grads)
-    return _relu(weighted_combination(gradcampp_weights(acts, grads), acts))
+    return localization_map(gradcampp_weights(acts, grads), acts)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -42,15 +42,23 @@ def gap(x):
 
 
 def weighted_combination(weights, acts):
-    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W)."""
+    """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W).
+    Weights shaped like acts (one per activation, as HiResCAM's) give L = Σ_k w^k ⊙ A^k."""
     acts = _as_maps(acts, "acts")
     weights = torch.as_tensor(weights, dtype=acts.dtype, device=acts.device)
-    if weights.shape != acts.shape[:-2]:
+    if weights.shape not in (acts.shape[:-2], acts.shape):
         raise ValueError(
-            f"weights must have shape {tuple(acts.shape[:-2])} (one per feature map of acts {tuple(acts.shape)}), "
-            f"got {tuple(weights.shape)}"
+            f"weights must have shape {tuple(acts.shape[:-2])} (one per feature map of acts {tuple(acts.shape)}) "
+            f"or {tuple(acts.shape)} (one per activation), got {tuple(weights.shape)}"
         )
+    if weights.shape == acts.shape:
+        return (weights * acts).sum(dim=-3)
     return torch.einsum("...k,...kij->...ij", weights, acts)
+
+
+def localization_map(weights, acts):
+    """L^c = ReLU(Σ_k w_k^c A^k): the step every gradient-weighted CAM method shares (Selvaraju et al., eq. 2)."""
+    return torch.relu(weighted_combination(weights, acts))
 
 
 def gradcam_weights(grads):
@@ -61,7 +69,7 @@ def gradcam_weights(grads):
 def gradcam(acts, grads):
     """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
     acts, grads = _same_shape(acts, grads)
-    return torch.relu(weighted_combination(gradcam_weights(grads), acts))
+    return localization_map(gradcam_weights(grads), acts)
 
 
 def counterfactual_weights(grads):
@@ -72,7 +80,7 @@ def counterfactual_weights(grads):
 def counterfactual(acts, grads):
     """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
     acts, grads = _same_shape(acts, grads)
-    return torch.relu(weighted_combination(counterfactual_weights(grads), acts))
+    return localization_map(counterfactual_weights(grads), acts)
 
 
 def positive_gradcam_weights(grads):
@@ -84,7 +92,7 @@ def positive_gradcam_weights(grads):
 def positive_gradcam(acts, grads):
     """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
     acts, grads = _same_shape(acts, grads)
-    return torch.relu(weighted_combination(positive_gradcam_weights(grads), acts))
+    return localization_map(positive_gradcam_weights(grads), acts)
 
 
 def cam(acts, class_weights):
@@ -100,10 +108,7 @@ def cam_weights_from_gradients(grads):
 def gradcampp_alphas(acts, grads):
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
     acts, grads = _same_shape(acts, grads)
-    g2 = grads.square()
-    denominator = 2.0 * g2 + acts.sum(dim=(-2, -1), keepdim=True) * grads.pow(3)
-    nonzero = denominator != 0
-    return torch.where(nonzero, g2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
+    return gradcampp_alphas_from_derivatives(acts, grads.square(), grads.pow(3))
 
 
 def gradcampp_alphas_from_derivatives(acts, d2, d3):
@@ -125,7 +130,7 @@ def gradcampp_weights(acts, grads):
 def gradcampp(acts, grads):
     """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
     acts, grads = _same_shape(acts, grads)
-    return torch.relu(weighted_combination(gradcampp_weights(acts, grads), acts))
+    return localization_map(gradcampp_weights(acts, grads), acts)
 
 
 def normalize(m):

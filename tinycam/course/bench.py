@@ -152,7 +152,7 @@ def run(model, images, layer, repeats=5, out=print):
 def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None):
     """Every `explain` method's time as a ratio to one inference pass, measured in the same run.
     Occlusion uses patches of a quarter of the image side, stride the same (16 positions)."""
-    from tinycam.methods import METHODS
+    from tinycam.explaining import METHODS
 
     device = images.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

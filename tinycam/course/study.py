@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from tinycam import DATA_DIR, metrics
-from tinycam.methods import explain
+from tinycam.explaining import explain
 from tinycam.models import load_model
 from tinycam.shapes import CLASSES, make_images
 

@@ -12,7 +12,8 @@ import io
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-from tinycam.methods import LAYER_METHODS, explain
+from tinycam.cams import CAM_METHODS
+from tinycam.explaining import explain
 from tinycam.course.plotting import overlay
 
 
@@ -26,7 +27,7 @@ class Explorer:
         self.image_index = W.IntSlider(0, 0, len(images) - 1, description="image")
         self.target = W.Dropdown(options=[(name, c) for c, name in enumerate(class_names)], description="class")
         self.layer = W.Dropdown(options=list(layers), description="layer")
-        self.method = W.Dropdown(options=list(methods or LAYER_METHODS), value="gradcam", description="method")
+        self.method = W.Dropdown(options=list(methods or CAM_METHODS), value="gradcam", description="method")
         self.opacity = W.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="opacity")
         self.picture = W.Image(format="png")
         self.message = W.HTML()

@@ -1,31 +1,34 @@
-"""Capture A and ∂y^c/∂A from any torch model, and turn them into maps: `capture` and `explain`.
+"""The one path that runs a model: check the images, resolve the layer and the targets, eval mode and its restore,
+the forward pass with the graph cut at the layer, and ∂y^c/∂A. Every method of tinycam runs the model through here.
 
 Cost: the forward pass runs without autograd up to the chosen layer; there the layer's output is detached and
 re-attached as a leaf, so the graph (and the memory it keeps) starts at that layer, and `torch.autograd.grad`
 differentiates the class scores down to that leaf only. No parameter `.grad` is written and nothing is
-back-propagated through the early layers: a Grad-CAM costs about one inference pass.
+back-propagated through the early layers: a Grad-CAM costs about one inference pass (`python -m tinycam bench`).
 
 The user's model is left exactly as it was found: its modules' `training` flags, every `requires_grad`, and no
 hook left behind, also when an error is raised half-way.
 """
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import nn
 
-from tinycam import torch_reference
+__all__ = ["Capture", "Layer", "Target", "capture", "check_images", "eval_mode", "resolve_layer", "resolve_targets"]
 
-__all__ = ["Capture", "capture", "explain", "METHODS", "LAYER_METHODS", "PIXEL_METHODS", "resolve_layer"]
+Layer = Union[str, nn.Module]  # a submodule or its dotted name ("features.3")
+Target = Union[None, int, list[int], torch.Tensor]  # None: each image's predicted class
 
 
 class Capture(NamedTuple):
     """What `capture` returns, for a batch of B images and a layer with K feature maps of size h×w."""
 
-    acts: torch.Tensor  # A, (B, K, h, w)
-    grads: torch.Tensor  # ∂y^c/∂A, (B, K, h, w), one class c per image; None when not asked for
+    acts: torch.Tensor  # A, (B, K, h, w); the images themselves when no layer is given
+    grads: Optional[torch.Tensor]  # ∂y^c/∂A, like acts, one class c per image; None with gradients=False
     scores: torch.Tensor  # the model's output y, (B, n_classes)
     targets: torch.Tensor  # the class c of each image, (B,) int64
 
@@ -34,7 +37,9 @@ class Capture(NamedTuple):
 # checking what the user passed
 
 
-def _check_images(model, images):
+def check_images(model: nn.Module, images: torch.Tensor) -> None:
+    """Raise a clear error unless `images` is a finite floating-point (B, C, H, W) tensor on the model's device and
+    dtype, and gradients can be recorded (not under `torch.inference_mode()`)."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
     if images.ndim != 4:
@@ -45,17 +50,20 @@ def _check_images(model, images):
     param = next(model.parameters(), None)
     if param is not None and param.device != images.device:
         raise ValueError(
-            f"images are on {images.device} but the model is on {param.device}; move them with images.to({str(param.device)!r})"
+            f"images are on {images.device} but the model is on {param.device}; "
+            f"move them with images.to({str(param.device)!r})"
         )
     if param is not None and param.is_floating_point() and param.dtype != images.dtype:
-        raise ValueError(f"images are {images.dtype} but the model's parameters are {param.dtype}; use images.to({param.dtype})")
+        raise ValueError(
+            f"images are {images.dtype} but the model's parameters are {param.dtype}; use images.to({param.dtype})"
+        )
     if not bool(torch.isfinite(images).all()):
         raise ValueError("images contain NaN or inf values; every pixel must be finite")
     if torch.is_inference_mode_enabled():
         raise RuntimeError("explanations need gradients: call this outside `with torch.inference_mode():`")
 
 
-def resolve_layer(model, layer):
+def resolve_layer(model: nn.Module, layer: Layer) -> nn.Module:
     """The module `layer` names ("features.3") or is; a clear error listing the valid names otherwise."""
     if isinstance(layer, nn.Module):
         if not any(module is layer for module in model.modules()):
@@ -69,11 +77,15 @@ def resolve_layer(model, layer):
     return named[layer]
 
 
-def _targets(target, scores):
-    batch, n_classes = scores.shape
+def resolve_targets(target: Target, batch: int, n_classes: int, scores: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The class c of each of `batch` images, (batch,) int64: `target` checked against `n_classes`, or, for
+    target=None, the predicted class `scores.argmax(1)`."""
     if target is None:
+        if scores is None:
+            raise ValueError("target=None means each image's predicted class, which needs the scores")
         return scores.argmax(dim=1)
-    targets = torch.as_tensor(target, device=scores.device)
+    device = scores.device if scores is not None else None
+    targets = torch.as_tensor(target, device=device)
     if targets.is_floating_point() or targets.is_complex():
         raise ValueError(f"target must be class indices (int, list or integer tensor), got dtype {targets.dtype}")
     targets = targets.to(torch.int64).reshape(-1)
@@ -84,7 +96,8 @@ def _targets(target, scores):
     bad = (targets < 0) | (targets >= n_classes)
     if bool(bad.any()):
         raise ValueError(
-            f"target class {int(targets[bad][0])} is out of range: the model has {n_classes} classes (0 to {n_classes - 1})"
+            f"target class {int(targets[bad][0])} is out of range: "
+            f"the model has {n_classes} classes (0 to {n_classes - 1})"
         )
     return targets
 
@@ -94,7 +107,7 @@ def _targets(target, scores):
 
 
 @contextmanager
-def _eval_mode(model):
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Put every module in eval mode (BatchNorm must not mix the images of a batch) and restore each flag after."""
     flags = [(module, module.training) for module in model.modules()]
     try:
@@ -105,7 +118,20 @@ def _eval_mode(model):
             module.training = training
 
 
-def _forward(model, images, layer, need_grads):
+# ---------------------------------------------------------------------------------------------------------------
+# the forward pass
+
+
+def _check_scores(scores: object) -> torch.Tensor:
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"the model must return class scores of shape (B, n_classes), got {shape}")
+    return scores
+
+
+def _forward_from_layer(
+    model: nn.Module, images: torch.Tensor, layer: Layer, need_grads: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model; return (A, scores) where A is the layer's output, a leaf requiring grad if need_grads."""
     module = resolve_layer(model, layer)
     seen = []
@@ -134,27 +160,52 @@ def _forward(model, images, layer, need_grads):
         handle.remove()
     if not seen:
         raise ValueError("the chosen layer did not run during the forward pass; choose a layer the model uses")
-    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"the model must return class scores of shape (B, n_classes), got {shape}")
-    return seen[0], scores
+    return seen[0], _check_scores(scores)
 
 
-def capture(model, images, layer, target=None):
+def _forward_from_input(model: nn.Module, images: torch.Tensor, need_grads: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model on (a leaf copy of) the images; return (images, scores)."""
+    inputs = images.detach().clone().requires_grad_(True) if need_grads else images
+    with torch.set_grad_enabled(need_grads):
+        scores = model(inputs)
+    return inputs, _check_scores(scores)
+
+
+def capture(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: Optional[Layer] = None,
+    target: Target = None,
+    gradients: bool = True,
+) -> Capture:
     """Activations A, gradients ∂y^c/∂A and scores y for one class per image.
 
     model: any nn.Module returning scores (B, n_classes). images: (B, C, H, W) on the model's device and dtype.
-    layer: a submodule or its dotted name ("features.3") whose output is a feature map (B, K, h, w).
+    layer: a submodule or its dotted name ("features.3") whose output is a feature map (B, K, h, w); None means
+    the input itself (A = the images, ∂y^c/∂I for saliency and guided backprop).
     target: None (each image's predicted class), an int (the same class for all) or one per image (list/tensor).
+    gradients=False: the forward pass only (no graph is recorded); `grads` is None.
     """
-    _check_images(model, images)
-    with _eval_mode(model), torch.enable_grad():  # also under a caller's torch.no_grad()
-        acts, scores = _forward(model, images, layer, need_grads=True)
-        targets = _targets(target, scores)
+    check_images(model, images)
+    with eval_mode(model), torch.enable_grad():  # also under a caller's torch.no_grad()
+        if layer is None:
+            acts, scores = _forward_from_input(model, images, gradients)
+        else:
+            acts, scores = _forward_from_layer(model, images, layer, gradients)
+        targets = resolve_targets(target, *scores.shape, scores=scores)
+        if not gradients:
+            return Capture(acts.detach(), None, scores.detach(), targets)
         picked = scores.gather(1, targets[:, None]).sum()  # images are independent, so one backward serves all
         if not picked.requires_grad:
             raise ValueError("the class scores do not depend on the chosen layer; choose a layer before the classifier")
         (grads,) = torch.autograd.grad(picked, acts, allow_unused=True)
+    if layer is not None:
+        _check_gradients(grads)
+    return Capture(acts.detach(), grads, scores.detach(), targets)
+
+
+def _check_gradients(grads: Optional[torch.Tensor]) -> None:
+    """An error when ∂y/∂A is zero everywhere (every map would be blank), a warning naming the images where it is."""
     if grads is None or not bool(grads.any()):
         raise ValueError(
             "the gradient of the class score with respect to the chosen layer is zero everywhere, so every map would be "
@@ -165,85 +216,5 @@ def capture(model, images, layer, target=None):
         warnings.warn(
             f"the gradient is zero everywhere for image(s) {blank.nonzero()[:, 0].tolist()}: their Grad-CAM maps will be "
             "blank (a saturated output, or every ReLU after the layer inactive for that image)",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return Capture(acts.detach(), grads, scores.detach(), targets)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# from A and ∂y/∂A to maps
-
-
-def _cam_weights(model, acts, scores, targets):
-    """The classifier's w_k^c of each target class, after checking that y = W · GAP(A) + b holds for this model."""
-    pooled = torch_reference.gap(acts)  # (B, K)
-    for module in reversed(list(model.modules())):
-        if isinstance(module, nn.Linear) and module.in_features == pooled.shape[1]:
-            with torch.no_grad():
-                predicted = module(pooled)
-            if predicted.shape == scores.shape and torch.allclose(predicted, scores, rtol=1e-4, atol=1e-4):
-                return module.weight.detach()[targets]
-    raise ValueError(
-        "CAM needs a model whose scores are a linear layer applied to the global average pooling of this layer's "
-        f"{pooled.shape[1]} feature maps (Zhou et al.), and this model/layer is not one; use method='gradcam', which "
-        "works for any architecture"
-    )
-
-
-# CAM-family method -> how its map is made from A (B, K, h, w) and ∂y/∂A; CAM needs no gradients at all
-LAYER_METHODS = {
-    "cam": None,
-    "gradcam": torch_reference.gradcam,
-    "counterfactual": torch_reference.counterfactual,
-    "gradcam++": torch_reference.gradcampp,
-    "positive-gradcam": torch_reference.positive_gradcam,
-}
-# pixel-level method -> (function name in tinycam.pixels, whether it takes a layer); see tinycam/pixels.py
-PIXEL_METHODS = {
-    "saliency": ("saliency", False),
-    "guided-backprop": ("guided_backprop", False),
-    "guided-gradcam": ("guided_gradcam", True),
-    "occlusion": ("occlusion", False),
-}
-METHODS = [*LAYER_METHODS, *PIXEL_METHODS]
-
-
-def explain(model, images, layer=None, method="gradcam", target=None, normalize=True, **options):
-    """Maps in [0, 1], normalized per image, at the input's resolution: (B, H, W), or (B, C, H, W) for the
-    per-colour-channel methods "guided-backprop" and "guided-gradcam". With normalize=False the maps keep their
-    own scale (upsampled but not min-max scaled), so a weak map for an absent class stays visibly weak.
-
-    method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++",
-    "positive-gradcam" (mean of the positive gradients as weights) (maps of
-    `layer`, upsampled), or the pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and
-    "occlusion" (options such as patch=8, stride=4 pass through). Arguments as for `capture`. Runs on the model's
-    device, the whole batch at once.
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if method in PIXEL_METHODS:
-        from tinycam import pixels
-
-        name, takes_layer = PIXEL_METHODS[method]
-        args = (model, images, layer) if takes_layer else (model, images)
-        if takes_layer and layer is None:
-            raise ValueError(f"method {method!r} needs a layer for its Grad-CAM part, e.g. the last conv block")
-        raw = getattr(pixels, name)(*args, target=target, **options)
-        if not normalize:
-            return raw
-        flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # min-max over all channels and pixels of an image
-        return torch_reference.normalize(flat).reshape(raw.shape)
-    if options:
-        raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
-    if layer is None:
-        raise ValueError(f"method {method!r} needs a layer: pass the name of a conv layer or block, e.g. the last one")
-    if method == "cam":
-        _check_images(model, images)
-        with _eval_mode(model):
-            acts, scores = _forward(model, images, layer, need_grads=False)
-            raw = torch_reference.cam(acts, _cam_weights(model, acts, scores, _targets(target, scores)))
-    else:
-        captured = capture(model, images, layer, target)
-        raw = LAYER_METHODS[method](captured.acts, captured.grads)
-    upsampled = torch_reference.upsample(raw, images.shape[-2:])
-    return torch_reference.normalize(upsampled) if normalize else upsampled
