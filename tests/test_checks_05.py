@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from check_harness import check_tests
+from tinycam import reference
 from tinycam.course import checks, lecture
 
 EXAMPLE = lecture.worked_example()
@@ -53,7 +54,7 @@ def _eps(acts, grads, eps=1e-6):
     return grads**2 / (2 * grads**2 + total * grads**3 + eps)
 
 
-EXAMPLE_ALPHAS = checks.reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
+EXAMPLE_ALPHAS = reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
 
 # exercise -> [(wrong answer, a fragment of the hint it must get)]
 WRONG = {
