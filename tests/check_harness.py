@@ -2,7 +2,8 @@
 
 A test file for notebook NN defines CORRECT = {exercise: a right answer} and WRONG = {exercise: [(wrong answer,
 a fragment of the hint it must get), ...]} and binds the tests below with
-`globals().update(check_tests("NN", CORRECT, WRONG))`.
+`globals().update(check_tests("NN", CORRECT, WRONG))`. WRONG holds answers the exercise's known mistakes do not spell
+out (written another way, hard-coded, wrong axes or dtype); each known mistake itself is tested in test_checks.py.
 """
 
 import pytest
@@ -40,8 +41,9 @@ def check_tests(notebook, correct, wrong):
             exercise.check(None if exercise.is_value else placeholder)
         assert "not done yet" in capsys.readouterr().out
 
+    every_exercise_has_cases = test_every_exercise_of_the_notebook_has_cases_here
     return {
-        f"test_every_exercise_of_notebook_{notebook}_has_cases_here": test_every_exercise_of_the_notebook_has_cases_here,
+        f"test_every_exercise_of_notebook_{notebook}_has_cases_here": every_exercise_has_cases,
         "test_correct_answer_passes": test_correct_answer_passes,
         "test_wrong_answer_fails_with_its_hint": test_wrong_answer_fails_with_its_hint,
         "test_placeholder_reports_not_done_yet": test_placeholder_reports_not_done_yet,

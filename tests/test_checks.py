@@ -1,12 +1,17 @@
 """Every check given to students passes the right answer and fails on wrong ones, with the right hint."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-
 from check_harness import check_tests
+
 from tinycam import conv
-from tinycam.course import checks, lecture
 from tinycam import reference as R
+from tinycam.course import checks, lecture
+from tinycam.course.checks.framework import registry
 
 EXAMPLE = lecture.worked_example()
 
@@ -14,8 +19,8 @@ EXAMPLE = lecture.worked_example()
 CORRECT = {
     "output_size": lambda w, k, s, p, d: (w + 2 * p - (d * (k - 1) + 1)) // s + 1,
     "conv2d": lambda x, kernel, s, p: conv.conv2d(x, kernel, stride=s, padding=p),
-    "receptive_field": lambda ks, ss: [1 + sum((k - 1) * int(np.prod(ss[:i])) for i, k in enumerate(ks[: l + 1]))
-                                       for l in range(len(ks))],
+    "receptive_field": lambda ks, ss: [1 + sum((k - 1) * int(np.prod(ss[:i])) for i, k in enumerate(ks[: layer + 1]))
+                                       for layer in range(len(ks))],
     "reflective_mode": "symmetric",
     "gradcam_weights": lambda g: np.asarray(g).sum(axis=(-2, -1)) / (np.shape(g)[-1] * np.shape(g)[-2]),
     "gradcam_map": lambda w, a: np.maximum((np.asarray(w)[..., :, None, None] * a).sum(axis=-3), 0),
@@ -23,56 +28,39 @@ CORRECT = {
 }
 
 
-def _conv_loop_flipped(x, kernel, s, p):
-    return conv.conv2d(x, np.asarray(kernel)[::-1, ::-1], s, p)
-
-
 def _hard_coded(value):
     return lambda *args: np.array(value)
 
 
-# exercise -> [(wrong answer, a fragment of the hint it must get)]
+# exercise -> [(wrong answer, a fragment of the hint it must get)]: answers written otherwise than the exercise's
+# known mistakes (those are tested one by one, from the exercise itself, in test_every_known_mistake_gets_its_own_hint)
 WRONG = {
     "output_size": [
-        (lambda w, k, s, p, d: (w + 2 * p - k - (k - 1) * (d - 1)) / s + 1, "//"),
-        (lambda w, k, s, p, d: (w + 2 * p - k) // s + 1, "dilated"),
-        (lambda w, k, s, p, d: (w + p - k - (k - 1) * (d - 1)) // s + 1, "2P"),
+        (lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) / s + 1, "//"),
         (lambda w, k, s, p, d: 3, "W_o ="),  # hard-coded slide answer
     ],
     "conv2d": [
-        (_conv_loop_flipped, "does not flip"),
-        (lambda x, kernel, s, p: conv.conv2d(x, kernel, s, 0), "pad the input"),
-        (lambda x, kernel, s, p: conv.conv2d(x, kernel, 1, p), "stride"),
+        (lambda x, kernel, s, p: conv.conv2d(np.pad(x, p), np.flip(kernel), s, 0), "does not flip"),
         (lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p).T, "y[i, j]"),  # transposed axes
         (_hard_coded([[-15, 6, 3], [-16, 4, -1], [-21, 5, 3]]), "y[i, j]"),
     ],
     "receptive_field": [
-        (lambda ks, ss: conv.receptive_field(ks), "product of the earlier strides"),
-        (lambda ks, ss: [1 + sum((k - 1) * int(np.prod(ss[: i + 1])) for i, k in enumerate(ks[: l + 1]))
-                         for l in range(len(ks))], "*before* layer l"),
         (lambda ks, ss: conv.receptive_field(ks, ss)[-1], "R_1 = K_1"),  # only the last one
     ],
-    "reflective_mode": [("reflect", "repeated"), ("edge", "compare"), ("mirror", "one of np.pad's modes")],
+    "reflective_mode": [("edge", "compare"), ("mirror", "one of np.pad's modes")],
     "gradcam_weights": [
-        (lambda g: np.sum(g, axis=(-2, -1)), "summed"),
-        (lambda g: np.mean(g, axis=-3), "spatial axes"),
-        (lambda g: -np.mean(g, axis=(-2, -1)), "sign"),
-        (lambda g: np.mean(np.maximum(g, 0), axis=(-2, -1)), "no ReLU"),
+        (lambda g: -np.asarray(g).mean(axis=-1).mean(axis=-1), "sign"),
         (lambda g: np.mean(g, axis=(-1, -3)), "α_k^c ="),  # transposed axes
         (_hard_coded([2.75, 4.25, 0.1]), "α_k^c ="),
     ],
     "gradcam_map": [
-        (lambda w, a: R.weighted_combination(w, a), "forgot the ReLU"),
-        (lambda w, a: np.abs(R.weighted_combination(w, a)), "not |L|"),
-        (lambda w, a: R.weighted_combination(w, np.maximum(a, 0)), "after the weighted sum"),
+        (lambda w, a: np.einsum("...k,...kij->...ij", w, a), "forgot the ReLU"),
         (lambda w, a: np.maximum(R.weighted_combination(-np.asarray(w), a), 0), "weight each map"),
         (lambda w, a: np.maximum(np.swapaxes(R.weighted_combination(w, a), -1, -2), 0), "weight each map"),
         (_hard_coded([[8.925, 0], [16.125, 2.6]]), "weight each map"),
     ],
     "counterfactual_weights": [
-        (lambda g: np.mean(g, axis=(-2, -1)), "negate"),
-        (lambda g: -np.sum(g, axis=(-2, -1)), "summed"),
-        (lambda g: np.maximum(-np.mean(g, axis=(-2, -1)), 0), "no ReLU"),
+        (lambda g: np.asarray(g).mean(axis=-1).mean(axis=-1), "negate"),
         (_hard_coded([-2.75, -4.25, -0.1]), "w_k^c ="),
     ],
 }
@@ -85,6 +73,56 @@ def test_every_exercise_is_shown_to_fail_on_wrong_answers_somewhere():
     sources = "".join(p.read_text() for p in pathlib.Path(__file__).parent.glob("test_checks*.py"))
     for name in checks.EXERCISES:
         assert f'"{name}": [' in sources, f"no wrong answers are tested for exercise {name!r}"
+
+
+KNOWN_MISTAKES = [(name, index) for name, exercise in checks.EXERCISES.items()
+                  for index in range(len(exercise.mistakes))]
+
+
+@pytest.mark.parametrize("name, index", KNOWN_MISTAKES, ids=[f"{name}-{index}" for name, index in KNOWN_MISTAKES])
+def test_every_known_mistake_gets_its_own_hint(name, index, capsys):
+    exercise = checks.EXERCISES[name]
+    mistake = exercise.mistakes[index]
+    if exercise.is_value:
+        (_, args), = exercise.cases(0)
+        answer = mistake.wrong(*args)
+    else:
+        def answer(*args):
+            return mistake.wrong(*args)
+
+    with pytest.raises(AssertionError):
+        exercise.check(answer)
+    out = capsys.readouterr().out
+    assert out.startswith(f"✗ {name}"), out
+    earlier = [i for i, m in enumerate(exercise.mistakes[:index]) if out.endswith(f"\n  hint: {m.hint}\n")]
+    assert not earlier, f"mistake {index} of {name!r} is shadowed by mistake {earlier[0]}: {out}"
+    assert out.endswith(f"\n  hint: {mistake.hint}\n"), out
+
+
+def test_the_checks_of_the_numpy_notebooks_do_not_import_torch():
+    script = ("import sys\n"
+              "from tinycam.course import checks\n"
+              "checks.output_size(lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) // s + 1)\n"
+              "checks.gradcam_weights(lambda grads: grads.mean(axis=(-2, -1)))\n"
+              "assert 'torch' not in sys.modules, 'importing or running the checks imported torch'\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("✓") == 2, run.stdout
+
+
+def test_the_checks_are_module_attributes_named_after_their_exercise():
+    assert set(checks.EXERCISES) <= set(dir(checks)) and {"EXERCISES", "Exercise", "Mistake"} <= set(dir(checks))
+    check = checks.gradcam_weights
+    assert check.__name__ == "gradcam_weights" and "01_gradcam_by_hand" in check.__doc__
+    with pytest.raises(AttributeError, match="gradcam_weights, gradcam_map"):
+        checks.gradcam_wieghts  # noqa: B018 (a typo in a check cell)
+
+
+def test_an_exercise_name_used_twice_is_rejected():
+    exercise = checks.EXERCISES["gradcam_weights"]
+    with pytest.raises(ValueError, match="'gradcam_weights' .* already taken"):
+        registry([exercise, exercise])
 
 
 def test_passing_the_result_instead_of_the_function_is_explained(capsys):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
 from check_harness import check_tests
-from tinycam.course import checks
+
 from tinycam import reference as R
+from tinycam.course import checks
 
 
 def _class_score_torch(acts, weights, bias):
@@ -37,31 +37,25 @@ def _hard_coded(value):
     return lambda *args: np.array(value)
 
 
-# exercise -> [(wrong answer, a fragment of the hint it must get)]
+# exercise -> [(wrong answer, a fragment of the hint it must get)]: answers written otherwise than the known mistakes
 WRONG = {
     "cam_class_score": [
         (lambda a, w, b: np.sum(np.asarray(w) * R.gap(a), axis=-1), "left out the bias"),
         (lambda a, w, b: np.sum(np.asarray(w) * np.sum(a, axis=(-2, -1)), axis=-1) + b, "you summed them"),
-        (lambda a, w, b: np.mean(np.asarray(w) * R.gap(a), axis=-1) + b, "don't average them"),
         (lambda a, w, b: 1 / (1 + np.exp(-(np.sum(np.asarray(w) * R.gap(a), axis=-1) + b))), "before the sigmoid"),
         (lambda a, w, b: np.sum(np.asarray(w) * R.gap(a), axis=-1) - b, "Y^c ="),  # wrong sign of the bias
         (lambda a, w, b: np.sum(np.asarray(w)[..., None] * R.gap(a)[..., None, :], axis=-1) + b, "Y^c ="),  # outer
         (_hard_coded(24.625), "Y^c ="),  # the visible example's answer
     ],
     "cam_map": [
-        (lambda a, w: np.maximum(R.cam(a, w), 0), "no ReLU"),
-        (lambda a, w: R.cam(a, w) / (np.shape(a)[-1] * np.shape(a)[-2]), "Grad-CAM's scale"),
-        (lambda a, w: R.cam(a, w) / np.shape(a)[-3], "don't average them"),
-        (lambda a, w: R.normalize(R.cam(a, w)), "for display"),
+        (lambda a, w: np.einsum("...khw,...k->...hw", a, w).clip(min=0), "no ReLU"),
+        (lambda a, w: np.einsum("...khw,...k->...hw", a, w) / np.shape(a)[-3], "don't average them"),
         (lambda a, w: np.swapaxes(R.cam(a, w), -1, -2), "M_c ="),  # transposed
         (lambda a, w: R.cam(np.maximum(a, 0), w), "M_c ="),  # ReLU on the maps
         (_hard_coded([[35.7, -8.1], [64.5, 10.4]]), "M_c ="),  # the visible example's answer
     ],
     "cam_weights_from_grads": [
-        (lambda g: np.mean(g, axis=(-2, -1)), "Grad-CAM's α"),
-        (lambda g: np.sum(g, axis=-3), "two spatial axes"),
-        (lambda g: np.sum(g, axis=(-2, -1)) * np.shape(g)[-1] * np.shape(g)[-2], "once too often"),
-        (lambda g: np.sum(np.maximum(g, 0), axis=(-2, -1)), "no ReLU"),
+        (lambda g: torch.as_tensor(g).mean(dim=(-2, -1)), "Grad-CAM's α"),
         (lambda g: -np.sum(g, axis=(-2, -1)), "w_k^c ="),  # wrong sign
         (_hard_coded([11.0, 17.0, 0.4]), "w_k^c ="),  # the visible example's answer
     ],

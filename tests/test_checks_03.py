@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from check_harness import check_tests
+
 from tinycam.course import checks
 
 
@@ -28,7 +28,7 @@ def _relu_of_sum(weights, acts):
     return torch.relu((weights[:, :, None, None] * acts).sum(dim=1))
 
 
-# exercise -> [(wrong answer, a fragment of the hint it must get)]
+# exercise -> [(wrong answer, a fragment of the hint it must get)]: answers written otherwise than the known mistakes
 WRONG = {
     "gradcam_weights_torch": [
         (lambda g: g.sum(dim=(-2, -1)), "summed"),
@@ -66,10 +66,10 @@ def test_cases_are_float64_tensors_drawn_from_the_seed(name):
     cases = checks.EXERCISES[name].cases
     first, again, other = cases(7), cases(7), cases(8)
     assert first[0][0].startswith("the lecture example")
-    for (_, args), (_, args_again), (_, args_other) in zip(first[1:], again[1:], other[1:]):
+    for (_, args), (_, args_again), (_, args_other) in zip(first[1:], again[1:], other[1:], strict=True):
         assert all(isinstance(x, torch.Tensor) and x.dtype == torch.float64 and x.ndim == 4 for x in args)
-        assert all(torch.equal(x, y) for x, y in zip(args, args_again))
-        assert not all(torch.equal(x, y) for x, y in zip(args, args_other))
+        assert all(torch.equal(x, y) for x, y in zip(args, args_again, strict=True))
+        assert not all(torch.equal(x, y) for x, y in zip(args, args_other, strict=True))
 
 
 def test_the_visible_example_is_the_lecture_example():

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-
 from check_harness import check_tests
+
+from tinycam import reference
 from tinycam.course import checks, lecture
 
 EXAMPLE = lecture.worked_example()
@@ -53,9 +54,9 @@ def _eps(acts, grads, eps=1e-6):
     return grads**2 / (2 * grads**2 + total * grads**3 + eps)
 
 
-EXAMPLE_ALPHAS = checks.reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
+EXAMPLE_ALPHAS = reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
 
-# exercise -> [(wrong answer, a fragment of the hint it must get)]
+# exercise -> [(wrong answer, a fragment of the hint it must get)]: answers written otherwise than the known mistakes
 WRONG = {
     "gradcampp_alphas_general": [
         (lambda a, d2, d3: d2 / (d2 + a.sum(axis=(-2, -1), keepdims=True) * d3), "a 2 in front of d2"),
@@ -99,11 +100,11 @@ def test_cases_are_drawn_from_the_seed_and_start_with_the_handwritten_example(na
     cases = checks.EXERCISES[name].cases
     first, again, other = cases(7), cases(7), cases(8)
     assert "handwritten" in first[0][0] and len(first) >= 5
-    for (_, args), (_, args_again), (_, args_other) in zip(first[1:], again[1:], other[1:]):
+    for (_, args), (_, args_again), (_, args_other) in zip(first[1:], again[1:], other[1:], strict=True):
         arrays = [np.asarray(x) for x in args if np.ndim(x) > 0]
         assert all(x.dtype == np.float64 and x.ndim in (3, 4) for x in arrays)
-        assert all(np.array_equal(x, y) for x, y in zip(args, args_again))
-        assert not all(np.array_equal(x, y) for x, y in zip(args, args_other))
+        assert all(np.array_equal(x, y) for x, y in zip(args, args_again, strict=True))
+        assert not all(np.array_equal(x, y) for x, y in zip(args, args_other, strict=True))
 
 
 def test_random_cases_hold_exact_zero_gradients_and_a_small_gradient_case():
