@@ -138,7 +138,7 @@ def test_an_answer_that_crashes_is_not_swallowed():
 
 def test_exercise_registry():
     for ex in checks.EXERCISES.values():
-        assert ex.points > 0 and ex.notebook[:2].isdigit() and callable(ex.check)
+        assert ex.points > 0 and ex.notebook[:2].isdigit()
 
 
 def test_an_in_place_answer_cannot_change_what_it_is_judged_against(capsys):

@@ -7,37 +7,17 @@ from torch import nn
 
 import tinycam
 from tinycam import pixels
-
-
-def linear_model(weights, activation="score"):
-    """S = Σ_cij w_c,ij · I_c,ij (+ 0): every attribution has a closed form."""
-    classes, channels, height, width = weights.shape
-    model = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, classes, bias=False)).double()
-    with torch.no_grad():
-        model[1].weight.copy_(weights.reshape(classes, -1))
-    model.output_activation = activation
-    return model.eval()
-
-
-def two_relu_model(inplace=False):
-    """x (1, 1, 1, 2) -> identity linear -> ReLU -> [1, -1] -> score: guided backprop drops the negative path."""
-    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2, bias=False), nn.ReLU(inplace=inplace), nn.Linear(2, 1, bias=False))
-    with torch.no_grad():
-        model[1].weight.copy_(torch.eye(2))
-        model[3].weight.copy_(torch.tensor([[1.0, -1.0]]))
-    return model.double().eval()
-
-
-def random_cnn(inplace=True, seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(6, 6, 3, padding=1, stride=2),
-        nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(6 * 4 * 4, 8), nn.ReLU(inplace=inplace), nn.Linear(8, 3),
-    ).double().eval()
-
-
-def images(batch=3, seed=1):
-    return torch.rand(batch, 3, 8, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+from toy_models import (
+    LAST,
+    assert_same_state,
+    images,
+    input_gradients,
+    linear_model,
+    model_state,
+    small_cnn,
+    swap_relus,
+    two_relu_model,
+)
 
 
 # --- by hand ---------------------------------------------------------------------------------------------------
@@ -54,7 +34,7 @@ def test_saliency_of_a_linear_model_is_the_largest_absolute_weight_over_channels
 def test_guided_backprop_by_hand():
     x = torch.tensor([1.0, 0.5], dtype=torch.float64).reshape(1, 1, 1, 2)
     # plain gradient: both hidden units are active, so dS/dx = [1, -1]
-    assert pixels._input_gradients(two_relu_model(), x, 0).flatten().tolist() == [1.0, -1.0]
+    assert input_gradients(two_relu_model(), x, 0).flatten().tolist() == [1.0, -1.0]
     # guided: the negative gradient reaching the second ReLU is dropped
     for inplace in (False, True):
         assert pixels.guided_backprop(two_relu_model(inplace), x, 0).flatten().tolist() == [1.0, 0.0]
@@ -114,13 +94,13 @@ def test_class_model_on_a_linear_score_follows_the_closed_form():
 
 
 def test_class_model_is_deterministic_from_its_seed_and_raises_the_score():
-    model = random_cnn()
-    kwargs = dict(shape=(3, 8, 8), steps=15, lr=0.5, jitter=1, blur_sigma=0.5, blur_every=5)
+    model = small_cnn("fc")
+    kwargs = dict(shape=(3, 10, 10), steps=15, lr=0.5, jitter=1, blur_sigma=0.5, blur_every=5)
     first = pixels.class_model(model, [0, 2], seed=4, **kwargs)
     assert torch.equal(first, pixels.class_model(model, [0, 2], seed=4, **kwargs))
     assert not torch.equal(first, pixels.class_model(model, [0, 2], seed=5, **kwargs))
     with torch.no_grad():
-        start = model(torch.zeros(1, 3, 8, 8, dtype=torch.float64))[0]
+        start = model(torch.zeros(1, 3, 10, 10, dtype=torch.float64))[0]
         end = model(first)
     assert end[0, 0] > start[0] and end[1, 2] > start[2]
 
@@ -147,43 +127,52 @@ class _SwappedGuidedReLU(nn.Module):
 
 
 def test_guided_backprop_matches_an_independent_module_swap_on_a_random_cnn():
-    model = random_cnn(inplace=True)
-    x = images()
-    got = pixels.guided_backprop(model, x, target=[0, 1, 2])
-    swapped = random_cnn(inplace=False)
-    for i, module in enumerate(swapped):
-        if isinstance(module, nn.ReLU):
-            swapped[i] = _SwappedGuidedReLU()
-    expected = pixels._input_gradients(swapped, x, [0, 1, 2])
-    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
-    assert not torch.equal(got, pixels._input_gradients(random_cnn(), x, [0, 1, 2]))  # it is not plain backprop
+    model = small_cnn("fc", inplace=True)
+    x, targets = images(), torch.tensor([0, 1, 2, 3])
+    got = pixels.guided_backprop(model, x, target=targets)
+    swapped = swap_relus(small_cnn("fc", inplace=False), _SwappedGuidedReLU)
+    torch.testing.assert_close(got, input_gradients(swapped, x, targets), rtol=1e-12, atol=1e-14)
+    assert not torch.equal(got, input_gradients(small_cnn("fc"), x, targets))  # it is not plain backprop
 
 
 def test_saliency_is_the_max_abs_of_the_plain_input_gradient():
-    model, x = random_cnn(), images()
-    leaf = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model(leaf)[:, 1].sum(), leaf)
-    torch.testing.assert_close(pixels.saliency(model, x, 1), grad.abs().amax(1), rtol=0, atol=1e-15)
+    model, x = small_cnn("fc"), images()
+    torch.testing.assert_close(pixels.saliency(model, x, 1), input_gradients(model, x, 1).abs().amax(1), rtol=0, atol=1e-15)
 
 
-def test_guided_gradcam_is_the_product_of_its_parts():
-    model, x = random_cnn(), images()
-    expected = pixels.guided_backprop(model, x, 2) * tinycam.explain(model, x, "3", "gradcam", 2)[:, None]
-    torch.testing.assert_close(pixels.guided_gradcam(model, x, "3", 2), expected, rtol=0, atol=0)
+def test_guided_gradcam_by_hand():
+    # x (1, 1, 2, 2) = [[1, 2], [3, -4]] -> 1x1 conv to 2 channels with weights +1 and -1 -> ReLU (the layer)
+    # -> GAP -> y = 1 · GAP(A¹) + 2 · GAP(A²).  A¹ = [[1, 2], [3, 0]], A² = [[0, 0], [0, 4]]
+    model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(2, 1, bias=False)).double().eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
+        model[4].weight.copy_(torch.tensor([[1.0, 2.0]]))
+    x = torch.tensor([[1.0, 2.0], [3.0, -4.0]], dtype=torch.float64).reshape(1, 1, 2, 2)
+    # Grad-CAM: ∂y/∂A^k = w_k / 4, so α = (0.25, 0.5) and L = ReLU(0.25 A¹ + 0.5 A²) = [[0.25, 0.5], [0.75, 2]],
+    # shown min-max normalized: [[0, 1/7], [2/7, 1]]
+    # guided backprop: each ReLU passes 0.25 resp. 0.5 where its input is positive (A¹ where x > 0, A² where x < 0),
+    # the conv maps them back with weights +1 and -1: [[0.25, 0.25], [0.25, -0.5]] (signed)
+    guided = torch.tensor([[0.25, 0.25], [0.25, -0.5]], dtype=torch.float64)
+    assert pixels.guided_backprop(model, x, 0)[0, 0].tolist() == guided.tolist()
+    gradcam_shown = torch.tensor([[0.0, 1 / 7], [2 / 7, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(pixels.guided_gradcam(model, x, "1", 0)[0, 0], guided * gradcam_shown,
+                               rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("method", ["saliency", "guided-backprop", "guided-gradcam", "occlusion"])
 def test_explain_dispatches_and_normalizes(method):
-    model, x = random_cnn(), images()
+    model, x = small_cnn("fc"), images()
     options = dict(patch=3, stride=2) if method == "occlusion" else {}
-    out = tinycam.explain(model, x, "3" if method == "guided-gradcam" else None, method, target=0, **options)
-    assert out.shape == ((3, 3, 8, 8) if method.startswith("guided") else (3, 8, 8))
+    out = tinycam.explain(model, x, LAST if method == "guided-gradcam" else None, method, target=1, **options)
+    assert out.shape == ((4, 3, 10, 10) if method.startswith("guided") else (4, 10, 10))
     flat = out.flatten(1)
-    assert torch.allclose(flat.amin(1), torch.zeros(3, dtype=out.dtype)) and torch.allclose(flat.amax(1), torch.ones(3, dtype=out.dtype))
+    assert torch.allclose(flat.amin(1), torch.zeros(4, dtype=out.dtype))
+    assert torch.allclose(flat.amax(1), torch.ones(4, dtype=out.dtype))
 
 
 def test_occlusion_batches_do_not_change_the_answer():
-    model, x = random_cnn(), images()
+    model, x = small_cnn("fc"), images()
     one = pixels.occlusion(model, x, 1, patch=3, stride=2, batch_size=1)
     many = pixels.occlusion(model, x, 1, patch=3, stride=2, batch_size=1000)
     torch.testing.assert_close(one, many, rtol=1e-12, atol=1e-14)
@@ -208,13 +197,13 @@ class FunctionalRelu(nn.Module):
     [
         (lambda: pixels.guided_backprop(FunctionalRelu(), images()), "this model has none"),
         (lambda: pixels.guided_backprop(FunctionalRelu(also_module=True), images()), "1 time\\(s\\) outside nn.ReLU"),
-        (lambda: pixels.occlusion(random_cnn(), images(), 0, patch=9), "patch must be an integer from 1 to the image size 8"),
-        (lambda: pixels.occlusion(random_cnn(), images(), 0, stride=0), "stride must be a positive integer"),
-        (lambda: pixels.saliency(random_cnn(), images(), target=3), "target class 3 is out of range"),
-        (lambda: pixels.class_model(random_cnn(), [5], shape=(3, 8, 8), steps=1), "target class 5 is out of range"),
-        (lambda: tinycam.explain(random_cnn(), images(), None, "guided-gradcam"), "needs a layer"),
-        (lambda: tinycam.explain(random_cnn(), images(), None, "gradcam"), "needs a layer"),
-        (lambda: tinycam.explain(random_cnn(), images(), "3", "gradcam", patch=3), "takes no options"),
+        (lambda: pixels.occlusion(small_cnn("fc"), images(), 0, patch=11), "patch must be an integer from 1 to the image size 10"),
+        (lambda: pixels.occlusion(small_cnn("fc"), images(), 0, stride=0), "stride must be a positive integer"),
+        (lambda: pixels.saliency(small_cnn("fc"), images(), target=4), "target class 4 is out of range"),
+        (lambda: pixels.class_model(small_cnn("fc"), [5], shape=(3, 10, 10), steps=1), "target class 5 is out of range"),
+        (lambda: tinycam.explain(small_cnn("fc"), images(), None, "guided-gradcam"), "needs a layer"),
+        (lambda: tinycam.explain(small_cnn("fc"), images(), None, "gradcam"), "needs a layer"),
+        (lambda: tinycam.explain(small_cnn("fc"), images(), LAST, "gradcam", patch=3), "takes no options"),
     ],
 )
 def test_errors(call, message):
@@ -222,31 +211,21 @@ def test_errors(call, message):
         call()
 
 
-def _state(model):
-    return (
-        [(id(m), type(m), getattr(m, "inplace", None), m.training, dict(m._forward_hooks), dict(m._forward_pre_hooks))
-         for m in model.modules()],
-        [(p.requires_grad, p.grad) for p in model.parameters()],
-    )
-
-
 @pytest.mark.parametrize("method", ["saliency", "guided-backprop", "guided-gradcam", "occlusion"])
 def test_model_restored_after_success(method):
-    model = random_cnn().train()
-    model[0].weight.requires_grad_(False)
-    before = _state(model)
-    tinycam.explain(model, images(), "3", method)
-    assert _state(model) == before
+    model = small_cnn("fc").train()
+    model[0][0].weight.requires_grad_(False)
+    before = model_state(model)
+    tinycam.explain(model, images(), LAST, method)
+    assert_same_state(before, model_state(model))
 
 
 def test_model_restored_after_guided_backprop_raises_midway():
     model = FunctionalRelu(also_module=True).train()
-    before = _state(model)
+    before = model_state(model)
     with pytest.raises(ValueError):
         pixels.guided_backprop(model, images())
-    assert _state(model) == before
+    assert_same_state(before, model_state(model))
     # and a later plain gradient is not guided any more
-    leaf = images().requires_grad_(True)
     model.eval()
-    (grad,) = torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
-    torch.testing.assert_close(pixels._input_gradients(model, images(), 0), grad)
+    torch.testing.assert_close(tinycam.capture(model, images(), None, 0).grads, input_gradients(model, images(), 0))
