@@ -444,3 +444,13 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
     assert status("unfinished") == {"status": "not_done"}
     assert status("broken") == {"status": "raised", "error": "ZeroDivisionError: division by zero"}
     assert status("not_a_function") == {"status": "not_callable", "type": "int"}
+
+
+def test_the_runner_imports_light_in_the_kernel_and_nothing_of_the_grader():
+    """The kernel imports `tinycam.course.grading.runner` (and so the package): numpy and the standard library only."""
+    probe = ("import sys, types, tinycam.course.grading.runner as runner\n"
+             "heavy = ['torch', 'nbclient', 'nbformat', 'jupyter_client', 'tinycam.course.checks']\n"
+             "print([m for m in heavy if m in sys.modules])\n"
+             "print(sorted(v.__name__ for v in vars(runner).values() if isinstance(v, types.ModuleType)))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.split("\n")[:2] == ["[]", "['json', 'numpy', 'pickle', 'sys']"], run.stdout
