@@ -372,7 +372,7 @@ def test_a_missing_or_unreadable_file_is_a_clear_error_and_exit_1(tmp_path, caps
 
 def test_a_renamed_student_copy_is_recognised_and_an_unknown_one_is_an_error(tmp_path):
     copy = _read(STUDENT_DIR / "01_gradcam_by_hand.ipynb")
-    assert grading._course_stem(tmp_path / "alice_01 (1).ipynb", copy) == "01_gradcam_by_hand"
+    assert grading.course_stem(tmp_path / "alice_01 (1).ipynb", copy) == "01_gradcam_by_hand"
     unknown = tmp_path / "homework.ipynb"
     del copy.metadata["tinycam"]
     nbformat.write(copy, unknown)
@@ -381,7 +381,7 @@ def test_a_renamed_student_copy_is_recognised_and_an_unknown_one_is_an_error(tmp
 
 
 def test_hidden_seeds_are_secret_per_run_and_never_the_notebooks_seed():
-    seeds = {grading._hidden_seed(secret, name) for secret in range(50) for name in checks.EXERCISES}
+    seeds = {grading.hidden_seed(secret, name) for secret in range(50) for name in checks.EXERCISES}
     assert 0 not in seeds and len(seeds) == 50 * len(checks.EXERCISES)
 
 
@@ -402,12 +402,12 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
         def numpy(self):
             return self.array
 
-    runner = {}
-    exec(grading._RUNNER, runner)
+    from tinycam.course.grading import runner
+
     namespace = {"list": None, "isinstance": None, "json": None, "open": None}  # a notebook that shadowed them
 
     def run(*args):
-        return runner["run"](*args, namespace=namespace)
+        return runner.run(*args, namespace=namespace)
 
     answers = {
         "floats": np.array([[1.5, np.nan], [-0.0, np.inf]]), "ints": np.arange(6, dtype=np.int32).reshape(2, 3),
@@ -421,7 +421,7 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
     for name, answer in answers.items():
         namespace[name] = answer
         run(str(tmp_path / "cases.pkl"), str(tmp_path / f"{name}.json"), name, 0, True)
-        got[name] = grading._decode(json.loads((tmp_path / f"{name}.json").read_text())["value"])
+        got[name] = grading.decode(json.loads((tmp_path / f"{name}.json").read_text())["value"])
     np.testing.assert_array_equal(got["floats"], answers["floats"])
     assert got["ints"].dtype == np.int32 and got["ints"].shape == (2, 3)
     assert got["flags"].dtype == bool and got["tensor"].dtype == np.float64 and (got["tensor"] == 2).all()
@@ -444,3 +444,13 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
     assert status("unfinished") == {"status": "not_done"}
     assert status("broken") == {"status": "raised", "error": "ZeroDivisionError: division by zero"}
     assert status("not_a_function") == {"status": "not_callable", "type": "int"}
+
+
+def test_the_runner_imports_light_in_the_kernel_and_nothing_of_the_grader():
+    """The kernel imports `tinycam.course.grading.runner` (and so the package): numpy and the standard library only."""
+    probe = ("import sys, types, tinycam.course.grading.runner as runner\n"
+             "heavy = ['torch', 'nbclient', 'nbformat', 'jupyter_client', 'tinycam.course.checks']\n"
+             "print([m for m in heavy if m in sys.modules])\n"
+             "print(sorted(v.__name__ for v in vars(runner).values() if isinstance(v, types.ModuleType)))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.split("\n")[:2] == ["[]", "['json', 'numpy', 'pickle', 'sys']"], run.stdout

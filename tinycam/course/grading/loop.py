@@ -1,0 +1,166 @@
+"""Grade notebook files: run each in a fresh kernel, then grade its exercises there on hidden cases.
+
+Each notebook is executed, as an in-memory copy (the file is only read), in a fresh kernel of this environment's
+Python, in the notebook's folder, with a per-cell timeout: a cell that runs too long is interrupted and the next
+cell runs; a cell that raises does not stop the notebook either. Then, in the same kernel, every exercise of that
+notebook (`Exercise.notebook` == the file's stem; a renamed student copy is recognised by its metadata) is graded on
+**hidden cases**:
+
+- the grader draws the cases in its own process, `exercise.cases(seed)` with a seed derived from a secret drawn
+  afresh for each run (never printed, never the seed the notebook's checks use);
+- it sends their arguments to the kernel (a pickle file in a private temporary folder), calls the student's object
+  there (the function named like the exercise; for a value exercise, the variable's value) once per case, under the
+  same per-cell timeout, and brings the result back as JSON (NumPy arrays and plain Python values only: nothing the
+  notebook produces is ever unpickled or executed by the grader);
+- it judges each result with `exercise.judge`, in its own process.
+
+So redefining `checks` inside the notebook changes nothing, and an answer hard-coded to the notebook's example
+fails the random cases. Points are all or nothing per exercise.
+
+`tinycam.course.checks` and nbformat are imported when a notebook is graded, not with this module: the kernel
+imports the grading package too (to reach `runner`), and must not pay for them.
+"""
+
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+from tinycam.course.grading.cases import grade_exercise, hidden_seed
+from tinycam.course.grading.kernel import Kernel
+from tinycam.course.grading.results import NotebookResult, failed
+
+DEFAULT_TIMEOUT = 60.0
+MAX_RESTARTS = 3
+
+
+def exercises_of(stem):
+    """The graded exercises of the course notebook named `stem`."""
+    from tinycam.course import checks
+
+    return [e for e in checks.EXERCISES.values() if e.notebook == stem]
+
+
+def course_stem(path, nb):
+    """The course notebook a file is a copy of: its stem, or (renamed copies) the stem the release recorded."""
+    stem = Path(path).stem
+    if exercises_of(stem):
+        return stem
+    recorded = nb.get("metadata", {}).get("tinycam", {}).get("student_copy_of")
+    if isinstance(recorded, str) and exercises_of(Path(recorded).stem):
+        return Path(recorded).stem
+    return stem
+
+
+def grade(paths, timeout=DEFAULT_TIMEOUT, jobs=1):
+    """Grade notebook files (in parallel processes when jobs > 1), all on the same hidden cases."""
+    secret = secrets.randbits(128)
+    if jobs <= 1 or len(paths) <= 1:
+        return [grade_notebook(p, timeout, secret) for p in paths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(grade_notebook, paths, [timeout] * len(paths), [secret] * len(paths)))
+
+
+def grade_notebook(path, timeout=DEFAULT_TIMEOUT, secret=None):
+    """Grade one notebook file; never raises for a wrong, broken or hostile notebook (see NotebookResult.error)."""
+    start = time.perf_counter()
+    secret = secrets.randbits(128) if secret is None else secret
+    result = NotebookResult(notebook=str(path))
+    try:
+        _grade_into(result, Path(path), timeout, secret)
+    except _NotGraded as reason:
+        result.error = str(reason)
+        # a file that cannot be graded scores 0 on every exercise its name (or its metadata) announces
+        result.exercises = [failed(e, f"could not be graded: {reason}") for e in reason.exercises]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class _NotGraded(Exception):
+    """Why a file could not be graded, and the exercises it would have been graded on."""
+
+    def __init__(self, message, exercises=()):
+        super().__init__(message)
+        self.exercises = list(exercises)
+
+
+def _grade_into(result, path, timeout, secret):
+    """Read the notebook at `path`, find its exercises and fill `result` with their grades and the run's notes."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("it has no list of cells")
+    except FileNotFoundError:
+        raise _NotGraded("no such file", exercises_of(path.stem)) from None
+    except IsADirectoryError:
+        raise _NotGraded("a folder, not a notebook", exercises_of(path.stem)) from None
+    except Exception as error:  # unreadable, not UTF-8, not JSON, not a notebook
+        raise _NotGraded(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})",
+                         exercises_of(path.stem)) from None
+
+    stem = course_stem(path, nb)
+    exercises = exercises_of(stem)
+    if not exercises:
+        if any("exercise" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+            from tinycam.course import checks
+
+            known = sorted({e.notebook for e in checks.EXERCISES.values()})
+            raise _NotGraded(f"no graded exercises are registered for '{stem}': name the file like the course "
+                             f"notebook it answers ({', '.join(known)})")
+        result.notes.append("this notebook has no graded exercises")
+        return
+
+    try:
+        result.exercises = _run_and_grade(nb, path.resolve().parent, exercises, timeout, secret, result.notes)
+    except Exception as error:  # e.g. the kernel could not be started: the grader's problem, not the student's
+        raise _NotGraded(f"could not run the notebook ({type(error).__name__}: {error})", exercises) from error
+
+
+def _run_and_grade(nb, folder, exercises, timeout, secret, notes):
+    """Execute the notebook, then grade each exercise in the same kernel.
+
+    A cell that kills the kernel (`exit()`, `os._exit`, a crash) or that an interrupt cannot stop is left out and
+    the notebook is run again in a fresh kernel, at most MAX_RESTARTS times; an exercise whose hidden case kills the
+    kernel scores 0 and the remaining ones are graded in a fresh kernel too.
+    """
+    code_cells = [i for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"]
+    graded, pending, left_out, reported = [], list(exercises), [], False
+    for _ in range(MAX_RESTARTS + 1):
+        with tempfile.TemporaryDirectory(prefix="tinycam-grade-") as tmp, Kernel(nb, folder, timeout) as kernel:
+            raised, timed_out, died_in = [], [], None
+            for index in code_cells:
+                if index + 1 in left_out:
+                    continue
+                run = kernel.run_cell(index)
+                if run.dead:
+                    died_in = index + 1
+                    break
+                if run.timed_out:
+                    timed_out.append(index + 1)
+                elif run.error:
+                    raised.append(f"{index + 1} ({run.error.split(':')[0]})")
+            if died_in is not None:
+                notes.append(f"{kernel.dead} in cell {died_in}: the notebook was run again without that cell")
+                left_out.append(died_in)
+                continue
+            while pending and not kernel.dead:
+                exercise = pending.pop(0)
+                graded.append(grade_exercise(kernel, exercise, hidden_seed(secret, exercise.name), Path(tmp)))
+            if kernel.dead and pending:
+                notes.append(f"{kernel.dead} while `{graded[-1].name}` was graded: "
+                             "the notebook was run again for the exercises after it")
+        if not reported:  # what happened while the notebook ran, once (a rerun for the grading repeats it)
+            reported = True
+            if raised:
+                notes.append("cells that raised: " + ", ".join(raised))
+            if timed_out:
+                notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(map(str, timed_out)))
+        if not pending:
+            break
+    reason = f"not graded: the kernel stopped {MAX_RESTARTS + 1} times"
+    return graded + [failed(exercise, reason) for exercise in pending]
