@@ -9,7 +9,9 @@ import tinycam
 from tinycam import reference as R
 from tinycam import torch_reference
 from tinycam.explaining import METHODS
+
 from toy_models import LAST, images, small_cnn
+
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_explain_is_batch_independent(method):

@@ -7,7 +7,9 @@ from torch import nn
 
 import tinycam
 from tinycam.explaining import METHODS
+
 from toy_models import LAST, assert_same_state, full_graph_gradients, images, model_state, small_cnn
+
 
 @pytest.mark.parametrize("head", ["gap", "fc"])
 @pytest.mark.parametrize("inplace", [True, False])

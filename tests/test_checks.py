@@ -6,12 +6,13 @@ import sys
 
 import numpy as np
 import pytest
-from check_harness import check_tests
 
 from tinycam import conv
 from tinycam import reference as R
 from tinycam.course import checks, lecture
 from tinycam.course.checks.framework import registry
+
+from check_harness import check_tests
 
 EXAMPLE = lecture.worked_example()
 

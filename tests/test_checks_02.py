@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from check_harness import check_tests
 
 from tinycam import reference as R
 from tinycam.course import checks
+
+from check_harness import check_tests
 
 
 def _class_score_torch(acts, weights, bias):

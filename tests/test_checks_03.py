@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from check_harness import check_tests
 
 from tinycam.course import checks
+
+from check_harness import check_tests
 
 
 def _weights(grads):

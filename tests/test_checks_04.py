@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from check_harness import check_tests
 
 from tinycam.course import checks
+
+from check_harness import check_tests
 
 # exercise -> a correct answer (written differently from the checks' reference where possible)
 CORRECT = {

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from check_harness import check_tests
 
 from tinycam import reference
 from tinycam.course import checks, lecture
+
+from check_harness import check_tests
 
 EXAMPLE = lecture.worked_example()
 

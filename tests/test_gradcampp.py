@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from tinycam import torch_reference
 from tinycam import reference as R
+from tinycam import torch_reference
 from tinycam.derivatives import diagonal_derivatives, exp_score
 
 

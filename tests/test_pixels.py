@@ -7,6 +7,7 @@ from torch import nn
 
 import tinycam
 from tinycam import pixels
+
 from toy_models import (
     LAST,
     assert_same_state,
@@ -18,7 +19,6 @@ from toy_models import (
     swap_relus,
     two_relu_model,
 )
-
 
 # --- by hand ---------------------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinycam.course import lecture
 from tinycam import reference as R
+from tinycam.course import lecture
 
 EXAMPLE = lecture.worked_example()
 TIGHT = dict(rtol=0, atol=1e-12)

@@ -9,8 +9,8 @@ import torch
 
 import tinycam
 from tinycam import metrics, torch_reference
-from tinycam.course import study
 from tinycam.__main__ import COMMANDS
+from tinycam.course import study
 from tinycam.shapes import make_images
 
 N, SEED = 12, 7

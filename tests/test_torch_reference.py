@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tinycam import reference as R
 from tinycam import torch_reference
 from tinycam.course import lecture
-from tinycam import reference as R
 
 EXAMPLE = lecture.worked_example()
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

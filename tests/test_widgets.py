@@ -4,6 +4,7 @@ import torch
 
 from tinycam.course.plotting import overlay
 from tinycam.course.widgets import Explorer
+
 from toy_models import LAST, small_cnn
 
 CLASS_NAMES = ["circle", "square", "triangle", "star"]

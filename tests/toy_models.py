@@ -50,7 +50,7 @@ def two_relu_model(inplace=False):
 
 def swap_relus(model, make):
     """Replace every nn.ReLU of the model by `make()` (the tests' independent implementations); returns the model."""
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.ReLU):
                 setattr(module, child_name, make())

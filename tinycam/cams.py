@@ -4,7 +4,8 @@ them: the combination Σ_k w_k A^k, the ReLU (CAM keeps none, as in Zhou et al.)
 and the normalization. Adding a method is one weight function and one row.
 """
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn

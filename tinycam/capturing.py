@@ -13,22 +13,22 @@ hook left behind, also when an error is raised half-way.
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 __all__ = ["Capture", "Layer", "Target", "capture", "check_images", "eval_mode", "resolve_layer", "resolve_targets"]
 
-Layer = Union[str, nn.Module]  # a submodule or its dotted name ("features.3")
-Target = Union[None, int, list[int], torch.Tensor]  # None: each image's predicted class
+Layer = str | nn.Module  # a submodule or its dotted name ("features.3")
+Target = None | int | list[int] | torch.Tensor  # None: each image's predicted class
 
 
 class Capture(NamedTuple):
     """What `capture` returns, for a batch of B images and a layer with K feature maps of size h×w."""
 
     acts: torch.Tensor  # A, (B, K, h, w); the images themselves when no layer is given
-    grads: Optional[torch.Tensor]  # ∂y^c/∂A, like acts, one class c per image; None with gradients=False
+    grads: torch.Tensor | None  # ∂y^c/∂A, like acts, one class c per image; None with gradients=False
     scores: torch.Tensor  # the model's output y, (B, n_classes)
     targets: torch.Tensor  # the class c of each image, (B,) int64
 
@@ -77,7 +77,7 @@ def resolve_layer(model: nn.Module, layer: Layer) -> nn.Module:
     return named[layer]
 
 
-def resolve_targets(target: Target, batch: int, n_classes: int, scores: Optional[torch.Tensor] = None) -> torch.Tensor:
+def resolve_targets(target: Target, batch: int, n_classes: int, scores: torch.Tensor | None = None) -> torch.Tensor:
     """The class c of each of `batch` images, (batch,) int64: `target` checked against `n_classes`, or, for
     target=None, the predicted class `scores.argmax(1)`."""
     if target is None:
@@ -134,7 +134,7 @@ def _forward_from_layer(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the model; return (A, scores) where A is the layer's output, a leaf requiring grad if need_grads."""
     module = resolve_layer(model, layer)
-    seen = []
+    seen: list[torch.Tensor] = []
 
     def cut_and_reattach(_module, _inputs, output):
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
@@ -174,7 +174,7 @@ def _forward_from_input(model: nn.Module, images: torch.Tensor, need_grads: bool
 def capture(
     model: nn.Module,
     images: torch.Tensor,
-    layer: Optional[Layer] = None,
+    layer: Layer | None = None,
     target: Target = None,
     gradients: bool = True,
 ) -> Capture:
@@ -192,7 +192,8 @@ def capture(
             acts, scores = _forward_from_input(model, images, gradients)
         else:
             acts, scores = _forward_from_layer(model, images, layer, gradients)
-        targets = resolve_targets(target, *scores.shape, scores=scores)
+        batch, n_classes = scores.shape
+        targets = resolve_targets(target, batch, n_classes, scores)
         if not gradients:
             return Capture(acts.detach(), None, scores.detach(), targets)
         picked = scores.gather(1, targets[:, None]).sum()  # images are independent, so one backward serves all
@@ -204,7 +205,7 @@ def capture(
     return Capture(acts.detach(), grads, scores.detach(), targets)
 
 
-def _check_gradients(grads: Optional[torch.Tensor]) -> None:
+def _check_gradients(grads: torch.Tensor | None) -> None:
     """An error when ∂y/∂A is zero everywhere (every map would be blank), a warning naming the images where it is."""
     if grads is None or not bool(grads.any()):
         raise ValueError(

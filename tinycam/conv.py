@@ -62,7 +62,8 @@ def receptive_field(kernels, strides=None):
     strides = [1] * len(kernels) if strides is None else [_positive_int(s, "stride") for s in strides]
     if len(strides) != len(kernels):
         raise ValueError(f"need one stride per kernel, got {len(kernels)} kernels and {len(strides)} strides")
-    fields, jump = [], 1
+    fields: list[int] = []
+    jump = 1
     for k, s in zip(kernels, strides):
         fields.append((fields[-1] if fields else 1) + (k - 1) * jump)
         jump *= s
@@ -113,7 +114,7 @@ def pad(x, p, mode="zeros"):
     p = _positive_int(p, "p", minimum=0)
     if mode == "reflect" and p >= min(x.shape):
         raise ValueError(f"reflect padding needs p < the input size {min(x.shape)}, got p={p}")
-    return np.pad(x, p, mode=PADDING_MODES[mode])
+    return np.pad(x, p, mode=PADDING_MODES[mode])  # type: ignore[call-overload]  # modes as names, checked above
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,7 +25,11 @@ def diagonal_derivatives(fn, acts, order=3):
     if not isinstance(acts, torch.Tensor) or not acts.is_floating_point():
         raise ValueError("acts must be a floating-point tensor")
     basis = torch.eye(acts.numel(), dtype=acts.dtype, device=acts.device).reshape(-1, *acts.shape)
-    return [vmap(lambda e: _directional(fn, e, n)(acts))(basis).reshape(acts.shape).detach() for n in range(1, order + 1)]
+
+    def along(direction, n):
+        return _directional(fn, direction, n)(acts)
+
+    return [vmap(along, in_dims=(0, None))(basis, n).reshape(acts.shape).detach() for n in range(1, order + 1)]
 
 
 def exp_score(score_fn, acts):

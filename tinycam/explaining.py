@@ -1,6 +1,7 @@
 """`explain`: one call for every method, CAM-family (`tinycam.cams`) or pixel-level (`tinycam.pixels`)."""
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ METHODS = [*CAM_METHODS, *PIXEL_METHODS]
 def explain(
     model: nn.Module,
     images: torch.Tensor,
-    layer: Optional[Layer] = None,
+    layer: Layer | None = None,
     method: str = "gradcam",
     target: Target = None,
     normalize: bool = True,

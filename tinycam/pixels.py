@@ -7,7 +7,6 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 
 import contextlib
 from collections.abc import Iterator
-from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +125,7 @@ def guided_gradcam(model: nn.Module, images: torch.Tensor, layer: Layer, target:
 _OUTPUTS = ("sigmoid", "softmax", "score")
 
 
-def _probabilities(model: nn.Module, scores: torch.Tensor, output: Optional[str] = None) -> torch.Tensor:
+def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = None) -> torch.Tensor:
     """The class probabilities the model's scores stand for: `output`, else `model.output_activation` ("sigmoid"
     for multi-label models, "softmax", or "score" for the raw scores), else "softmax"."""
     activation = output or getattr(model, "output_activation", "softmax")
@@ -141,10 +140,10 @@ def occlusion(
     target: Target = None,
     patch: int = 8,
     stride: int = 4,
-    fill: Union[float, torch.Tensor] = 0.0,
+    fill: float | torch.Tensor = 0.0,
     batch_size: int = 256,
-    progress: Optional[bool] = None,
-    output: Optional[str] = None,
+    progress: bool | None = None,
+    output: str | None = None,
 ) -> torch.Tensor:
     """Δ_ij = p_c(I) − p_c(I with a patch of `fill` over (i, j)), averaged over the patches covering each pixel
     (Zeiler & Fergus, ECCV 2014, section 4.2). (B, C, H, W) -> (B, H, W); a positive value means hiding that region
@@ -212,7 +211,7 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def class_model(
     model: nn.Module,
-    targets: Union[int, list[int], torch.Tensor],
+    targets: int | list[int] | torch.Tensor,
     shape: tuple[int, int, int] = (3, 64, 64),
     steps: int = 100,
     lr: float = 0.1,

@@ -83,7 +83,7 @@ def make_images(n, seed, size=64, n_objects=(1, 4), scale=(0.12, 0.45), classes=
                   a large circle in every image.
     """
     lo_count, hi_count = (n_objects, n_objects) if np.isscalar(n_objects) else n_objects
-    lo_count, hi_count = int(lo_count), int(hi_count)
+    lo_count, hi_count = int(lo_count), int(hi_count)  # type: ignore[arg-type]  # numbers, checked just below
     if not 1 <= lo_count <= hi_count <= 100:
         raise ValueError(f"n_objects must satisfy 1 <= min <= max <= 100, got {n_objects}")
     lo_scale, hi_scale = float(scale[0]), float(scale[1])

@@ -29,13 +29,13 @@ TEST_SEED_OFFSET = 10_000  # the held-out images use seed + TEST_SEED_OFFSET
 def evaluate(model, images, labels, batch_size=500):
     """Per-label accuracy (each of the 3 yes/no answers at threshold 0.5) and exact-match accuracy (all 3 right)."""
     model.eval()
-    correct = []
+    batches = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = torch.as_tensor(images[start : start + batch_size])
             y = torch.as_tensor(labels[start : start + batch_size]) > 0.5
-            correct.append((model(x) > 0) == y)  # logit > 0  <=>  sigmoid > 0.5
-    correct = torch.cat(correct)
+            batches.append((model(x) > 0) == y)  # logit > 0  <=>  sigmoid > 0.5
+    correct = torch.cat(batches)
     return {"label_accuracy": correct.float().mean().item(), "exact_match": correct.all(dim=1).float().mean().item()}
 
 

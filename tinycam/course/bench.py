@@ -57,6 +57,10 @@ class ResNet18(nn.Module):
             setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, n_classes)
+        self.layer1: nn.Sequential
+        self.layer2: nn.Sequential
+        self.layer3: nn.Sequential
+        self.layer4: nn.Sequential
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -124,20 +128,21 @@ def run(model, images, layer, repeats=5, out=print):
         "full graph": lambda: full_graph_gradcam(model, images, layer, target=0),
     }
     torch.testing.assert_close(ways["tinycam"](), ways["full graph"](), rtol=1e-4, atol=1e-4)  # same maps
-    figures = {}
+    figures: dict[str, dict] = {}
     for name, fn in ways.items():
         seconds = _seconds(fn, repeats, sync)
         saved = 0 if name == "inference" else _saved_bytes(fn)
         peak = None
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
+            allocated = torch.cuda.memory_allocated()
             fn()
             sync()
-            peak = torch.cuda.max_memory_allocated() - base
+            peak = torch.cuda.max_memory_allocated() - allocated
         figures[name] = {"seconds": seconds, "saved_bytes": saved, "peak_bytes": peak}
     base = figures["inference"]
-    out(f"{'method':<12} {'time':>10} {'x inference':>12} {'graph MB':>9}" + (f" {'peak MB':>8} {'x inference':>12}" if device.type == "cuda" else ""))
+    peak_columns = f" {'peak MB':>8} {'x inference':>12}" if device.type == "cuda" else ""
+    out(f"{'method':<12} {'time':>10} {'x inference':>12} {'graph MB':>9}" + peak_columns)
     for name, f in figures.items():
         line = f"{name:<12} {f['seconds'] * 1e3:8.1f}ms {f['seconds'] / base['seconds']:12.2f} {f['saved_bytes'] / 2**20:9.1f}"
         if f["peak_bytes"] is not None:
@@ -169,7 +174,7 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
     for method in METHODS:
         options = dict(patch=patch, stride=patch, progress=False) if method == "occlusion" else {}
 
-        def explain():
+        def explain(method=method, options=options):
             return tinycam.explain(model, images, layer, method, target=0, **options)
 
         try:

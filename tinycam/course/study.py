@@ -174,8 +174,8 @@ def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc")):
     for model_name in models:
         model = load_model(model_name)
         methods = MODEL_METHODS[model_name]
-        per_image = {method: [] for method in methods}
-        per_instance = {method: [] for method in methods}
+        per_image: dict[str, list] = {method: [] for method in methods}
+        per_instance: dict[str, list] = {method: [] for method in methods}
         for c, world in worlds:
             images, instances = torch.from_numpy(world.images), torch.from_numpy(world.masks)
             union = instances.any(dim=1)  # every object of the image is of class c

@@ -13,8 +13,8 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from tinycam.cams import CAM_METHODS
-from tinycam.explaining import explain
 from tinycam.course.plotting import overlay
+from tinycam.explaining import explain
 
 
 class Explorer:

@@ -80,12 +80,13 @@ class Exercise:
 
     def judge(self, label, args, got: Any):
         """None when `got` is right for this case, else (problem, hint)."""
-        if self.is_value:
+        if self.judge_value is not None:
             verdict = self.judge_value(got)
             if verdict is None:
                 return None
             problem, hint = verdict
         else:
+            assert self.expected is not None, f"exercise {self.name!r} has neither expected nor judge_value"
             problem = disagreement(got, self.expected(*args))
             if problem is None:
                 return None
@@ -112,7 +113,7 @@ class Exercise:
 
 def registry(exercises: Iterable[Exercise]) -> dict:
     """{name: exercise} in the given order; a name used twice is an error (names are global across the course)."""
-    exercises_by_name = {}
+    exercises_by_name: dict[str, Exercise] = {}
     for exercise in exercises:
         if exercise.name in exercises_by_name:
             raise ValueError(f"exercise name {exercise.name!r} of notebook {exercise.notebook} is already taken "

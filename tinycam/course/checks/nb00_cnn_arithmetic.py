@@ -97,7 +97,7 @@ def _judge_reflective_mode(answer):
     if not isinstance(answer, str) or answer not in ("constant", "edge", "reflect", "symmetric", "wrap"):
         return (f"expected one of np.pad's modes as a string, got {answer!r}",
                 "try 'constant', 'edge', 'reflect', 'symmetric' or 'wrap' and compare with the slide's table")
-    problem = disagreement(np.pad(x, p, mode=answer), slide)
+    problem = disagreement(np.pad(x, p, mode=answer), slide)  # type: ignore[call-overload]  # a str, checked above
     if problem is None:
         return None
     return (f"np.pad(x, 2, mode={answer!r}) is not the slide's table: {problem}",

@@ -16,7 +16,7 @@ def _cam_cases(seed):
     """[(label, (acts, class_weights, bias))]: the lecture maps, random maps, and maps shaped like the GAP model's
     last layer (64 non-negative 16x16 maps); batches carry one weight vector and one bias per image."""
     rng = np.random.default_rng(seed)
-    cases = [("the 2x2 example (notebook 01's maps, weights 11, 17, 0.4)",
+    cases: list[tuple[str, tuple]] = [("the 2x2 example (notebook 01's maps, weights 11, 17, 0.4)",
               (lecture.worked_example()["acts"], _CAM_EXAMPLE_WEIGHTS, _CAM_EXAMPLE_BIAS))]
     for shape in [(3, 4, 5), (5, 2, 7), (2, 3, 6, 4), (64, 16, 16), (2, 64, 16, 16)]:
         acts = rng.normal(size=shape)

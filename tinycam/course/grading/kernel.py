@@ -113,7 +113,7 @@ class Kernel:
         except DeadKernelError:
             self.dead = "the kernel died"
             return CellRun(ok=False, dead=True)
-        reply = self.reply or {}
+        reply: dict = self.reply or {}
         if any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in reply.get("payload") or []):
             self.dead = "the kernel was asked to exit (exit() or quit())"  # it stops once the reply is sent
             return CellRun(ok=False, dead=True)

@@ -24,7 +24,7 @@ class NotebookResult:
 
     notebook: str  # the path as given on the command line
     exercises: list = field(default_factory=list)
-    error: str = None  # set when the notebook could not be graded (missing file, not a notebook, ...)
+    error: str | None = None  # set when the notebook could not be graded (missing file, not a notebook, ...)
     notes: list = field(default_factory=list)  # what happened while the notebook ran (cells that raised, timeouts)
     seconds: float = 0.0
 
