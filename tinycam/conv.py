@@ -4,7 +4,10 @@ Everything is single-channel and 2-D unless stated, and "convolution" means what
 cross-correlation, y(i, j) = Σ_mn x(i·S + m·d, j·S + n·d) · w(m, n), with no kernel flip.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "output_size",
@@ -31,7 +34,7 @@ def _positive_int(value, name, minimum=1):
 # sizes
 
 
-def output_size(w_in, k, stride=1, padding=0, dilation=1):
+def output_size(w_in: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """W_o = ⌊(W_i + 2P − K_eff) / S⌋ + 1 with the dilated kernel size K_eff = K + (K − 1)(d − 1).
 
     With d = 1 this is the slide's W_o = (W_i + 2P − K)/S + 1; the floor is what frameworks do when S does not
@@ -46,7 +49,7 @@ def output_size(w_in, k, stride=1, padding=0, dilation=1):
     return (w_in + 2 * padding - k_eff) // stride + 1
 
 
-def transposed_output_size(w_in, k, stride=1, padding=0):
+def transposed_output_size(w_in: int, k: int, stride: int = 1, padding: int = 0) -> int:
     """W_o = K + (W_i − 1)·S − 2P: the size a transposed convolution produces (it undoes output_size's shape)."""
     w_in, k, stride = _positive_int(w_in, "w_in"), _positive_int(k, "k"), _positive_int(stride, "stride")
     padding = _positive_int(padding, "padding", minimum=0)
@@ -56,7 +59,7 @@ def transposed_output_size(w_in, k, stride=1, padding=0):
     return size
 
 
-def receptive_field(kernels, strides=None):
+def receptive_field(kernels: Sequence[int], strides: Sequence[int] | None = None) -> list[int]:
     """R_1 = K_1 and R_l = R_{l−1} + (K_l − 1) ∏_{i<l} S_i; returns [R_1, ..., R_L] for the listed layers."""
     kernels = [_positive_int(k, "kernel size") for k in kernels]
     strides = [1] * len(kernels) if strides is None else [_positive_int(s, "stride") for s in strides]
@@ -70,7 +73,7 @@ def receptive_field(kernels, strides=None):
     return fields
 
 
-def dilated_receptive_field(k, dilation):
+def dilated_receptive_field(k: int, dilation: int) -> int:
     """R = K + (K − 1)(d − 1): the span of a K-tap kernel whose taps are d pixels apart."""
     return _positive_int(k, "k") + (_positive_int(k, "k") - 1) * (_positive_int(dilation, "dilation") - 1)
 
@@ -79,12 +82,12 @@ def dilated_receptive_field(k, dilation):
 # costs (multiply-accumulates)
 
 
-def conv_cost(h, w, c_in, c_out, k):
+def conv_cost(h: int, w: int, c_in: int, c_out: int, k: int) -> int:
     """Regular convolution: C_out · C_in · K · K · W · H multiply-accumulates for an H×W output."""
     return c_out * c_in * k * k * w * h
 
 
-def depthwise_separable_cost(h, w, c_in, c_out, k):
+def depthwise_separable_cost(h: int, w: int, c_in: int, c_out: int, k: int) -> int:
     """Depthwise K×K per input channel, then pointwise 1×1: C_in·K·K·W·H + C_out·C_in·W·H."""
     return c_in * k * k * w * h + c_out * c_in * w * h
 
@@ -103,7 +106,7 @@ PADDING_MODES = {
 }
 
 
-def pad(x, p, mode="zeros"):
+def pad(x: ArrayLike, p: int, mode: str = "zeros") -> np.ndarray:
     """Pad a 2-D array by p pixels on every side. mode: "zeros", "replicate", "reflect", "circular" (torch's names)
     or "symmetric" (NumPy's name for the mirror that repeats the edge, the slide's "reflective padding")."""
     x = np.asarray(x)
@@ -121,14 +124,16 @@ def pad(x, p, mode="zeros"):
 # convolution, as a loop and as a matrix
 
 
-def _check_2d(x, kernel):
+def _check_2d(x: ArrayLike, kernel: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     x, kernel = np.asarray(x, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
     if x.ndim != 2 or kernel.ndim != 2:
         raise ValueError(f"expected a 2-D input (H, W) and a 2-D kernel (K, K), got {x.shape} and {kernel.shape}")
     return x, kernel
 
 
-def conv2d(x, kernel, stride=1, padding=0, dilation=1, mode="zeros"):
+def conv2d(
+    x: ArrayLike, kernel: ArrayLike, stride: int = 1, padding: int = 0, dilation: int = 1, mode: str = "zeros"
+) -> np.ndarray:
     """y(i, j) = Σ_mn x_pad(i·S + m·d, j·S + n·d) · w(m, n): cross-correlation with stride, padding and dilation."""
     x, kernel = _check_2d(x, kernel)
     out_h = output_size(x.shape[0], kernel.shape[0], stride, padding, dilation)
@@ -143,7 +148,7 @@ def conv2d(x, kernel, stride=1, padding=0, dilation=1, mode="zeros"):
     return y
 
 
-def conv_matrix(input_shape, kernel, stride=1):
+def conv_matrix(input_shape: tuple[int, int], kernel: ArrayLike, stride: int = 1) -> np.ndarray:
     """The matrix C with conv2d(x, kernel, stride).ravel() == C @ x.ravel(): one row per output pixel, holding the
     kernel at the input pixels that output pixel reads. For a 4×4 input and a 3×3 kernel it is the slide's 4×16."""
     kernel = np.asarray(kernel, dtype=np.float64)
@@ -159,7 +164,7 @@ def conv_matrix(input_shape, kernel, stride=1):
     return matrix
 
 
-def conv_transpose2d(y, kernel, stride=1, padding=0):
+def conv_transpose2d(y: ArrayLike, kernel: ArrayLike, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Transposed convolution: every input pixel stamps y(i, j)·w at (i·S, j·S) and overlaps add up; then P pixels
     are cropped from each side. With P = 0 it equals (Cᵀ @ y.ravel()) reshaped, C = conv_matrix of the convolution
     from the output's shape back to y's (conv_matrix has no padding; with P > 0 the result is that one, cropped)."""

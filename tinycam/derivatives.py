@@ -6,6 +6,8 @@ forward-mode autograd (`torch.func.jvp`) n times, all basis vectors at once with
 rounding (no finite differences), for any differentiable fn: e.g. fn = exp(S) with S a ReLU head.
 """
 
+from collections.abc import Callable
+
 import torch
 from torch.func import jvp, vmap
 
@@ -20,7 +22,9 @@ def _directional(fn, direction, n):
     return derivative
 
 
-def diagonal_derivatives(fn, acts, order=3):
+def diagonal_derivatives(
+    fn: Callable[[torch.Tensor], torch.Tensor], acts: torch.Tensor, order: int = 3
+) -> list[torch.Tensor]:
     """[∂Y/∂A, ∂²Y/∂A², ..., ∂^order Y/∂A^order], each shaped like acts, taken entry by entry (the diagonal)."""
     if not isinstance(acts, torch.Tensor) or not acts.is_floating_point():
         raise ValueError("acts must be a floating-point tensor")
@@ -32,7 +36,9 @@ def diagonal_derivatives(fn, acts, order=3):
     return [vmap(along, in_dims=(0, None))(basis, n).reshape(acts.shape).detach() for n in range(1, order + 1)]
 
 
-def exp_score(score_fn, acts):
+def exp_score(
+    score_fn: Callable[[torch.Tensor], torch.Tensor], acts: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Y(A) = exp(S(A) − S(acts)): the paper's exponential score, shifted by the constant S(acts) so it cannot
     overflow (S ≈ 89 already overflows float32). The shift scales every derivative by the same exp(−S(acts)),
     which cancels in α."""

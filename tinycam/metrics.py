@@ -29,7 +29,7 @@ def _check(maps, masks, mask_ndim):
     return masks.to(torch.bool)
 
 
-def pointing_game(maps, masks):
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Hit when the map's maximum lies on the class's objects (Zhang et al., ECCV 2016): (B,) bool.
     An all-zero map points nowhere and misses."""
     masks = _check(maps, masks, 3)
@@ -42,7 +42,7 @@ def _mass(maps):
     return maps.flatten(1).sum(dim=1)
 
 
-def energy_pointing_game(maps, masks):
+def energy_pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Share of the map's mass inside the class's masks, Σ_ij L_ij · mask_ij / Σ_ij L_ij (Wang et al., Score-CAM,
     CVPRW 2020): (B,) in [0, 1]."""
     masks = _check(maps, masks, 3)
@@ -51,7 +51,7 @@ def energy_pointing_game(maps, masks):
     return torch.where(total > 0, inside / total.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
 
 
-def instance_mass(maps, instance_masks):
+def instance_mass(maps: torch.Tensor, instance_masks: torch.Tensor) -> torch.Tensor:
     """Share of the map's mass on each object instance: (B, M) in [0, 1] (0 for empty slots)."""
     instance_masks = _check(maps, instance_masks, 4)
     total = _mass(maps)[:, None]
@@ -59,7 +59,7 @@ def instance_mass(maps, instance_masks):
     return torch.where(total > 0, inside / total.clamp(min=torch.finfo(maps.dtype).tiny), 0.0)
 
 
-def instance_peaks(maps, instance_masks, min_height=0.1):
+def instance_peaks(maps: torch.Tensor, instance_masks: torch.Tensor, min_height: float = 0.1) -> torch.Tensor:
     """Whether each instance contains a local maximum of the map (a pixel that is the largest of its 3×3
     neighbourhood and at least `min_height` of the image's maximum): (B, M) bool. A map "sees" an object when it
     has a peak on it, however small the object's share of the mass."""
@@ -79,14 +79,14 @@ def _check_scores(original, masked):
     return original, masked
 
 
-def average_drop(original, masked):
+def average_drop(original: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """Average Drop % = 100 · mean_i max(0, Y_i − O_i) / Y_i, with Y the class confidence on the image and O on the
     image multiplied by its map (Chattopadhay et al., WACV 2018, section 5.1). Lower is better."""
     original, masked = _check_scores(original, masked)
     return 100.0 * ((original - masked).clamp(min=0) / original).mean()
 
 
-def increase_in_confidence(original, masked):
+def increase_in_confidence(original: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """Increase in Confidence % = 100 · mean_i [Y_i < O_i]: how often showing only the explained region raises the
     class confidence (Chattopadhay et al., WACV 2018, section 5.1). Higher is better."""
     original, masked = _check_scores(original, masked)

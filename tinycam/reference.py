@@ -16,7 +16,10 @@ Leading batch axes are allowed everywhere: the maps of B images are arrays of sh
 Bad input raises ValueError naming the expected shapes.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "gap",
@@ -43,7 +46,7 @@ __all__ = [
 # input checks
 
 
-def _as_maps(x, name, min_ndim=3):
+def _as_maps(x: ArrayLike, name: str, min_ndim: int = 3) -> np.ndarray:
     """Return `x` as a finite float64 array with at least `min_ndim` axes, or raise ValueError saying what was wanted."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim < min_ndim:
@@ -54,7 +57,7 @@ def _as_maps(x, name, min_ndim=3):
     return x
 
 
-def _same_shape(acts, grads):
+def _same_shape(acts: ArrayLike, grads: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
     if acts.shape != grads.shape:
         raise ValueError(
@@ -67,13 +70,13 @@ def _same_shape(acts, grads):
 # pooling and combination
 
 
-def gap(x):
+def gap(x: ArrayLike) -> np.ndarray:
     """Global average pooling: (1/Z) Σ_ij x_ij over the last two axes; (..., H, W) -> (...)."""
     x = _as_maps(x, "x", min_ndim=2)
     return x.mean(axis=(-2, -1))
 
 
-def weighted_combination(weights, acts):
+def weighted_combination(weights: ArrayLike, acts: ArrayLike) -> np.ndarray:
     """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W).
     Weights shaped like acts (one per activation, as HiResCAM's) give L = Σ_k w^k ⊙ A^k."""
     acts = _as_maps(acts, "acts")
@@ -90,11 +93,11 @@ def weighted_combination(weights, acts):
     return np.einsum("...k,...kij->...ij", weights, acts)
 
 
-def _relu(x):
+def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-def localization_map(weights, acts):
+def localization_map(weights: ArrayLike, acts: ArrayLike) -> np.ndarray:
     """L^c = ReLU(Σ_k w_k^c A^k): the step every gradient-weighted CAM method shares; the methods differ only in
     their weights (Selvaraju et al., ICCV 2017, eq. 2)."""
     return _relu(weighted_combination(weights, acts))
@@ -104,35 +107,35 @@ def localization_map(weights, acts):
 # Grad-CAM (Selvaraju et al., ICCV 2017, eqs. 1-2) and its counterfactual
 
 
-def gradcam_weights(grads):
+def gradcam_weights(grads: ArrayLike) -> np.ndarray:
     """α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: the gradients, global-average-pooled; (..., K, H, W) -> (..., K)."""
     return gap(_as_maps(grads, "grads"))
 
 
-def gradcam(acts, grads):
+def gradcam(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(gradcam_weights(grads), acts)
 
 
-def counterfactual_weights(grads):
+def counterfactual_weights(grads: ArrayLike) -> np.ndarray:
     """w_k^c = (1/Z) Σ_ij −∂y^c/∂A^k_ij: Grad-CAM weights of the negated gradients (what argues against class c)."""
     return gradcam_weights(-_as_maps(grads, "grads"))
 
 
-def counterfactual(acts, grads):
+def counterfactual(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(counterfactual_weights(grads), acts)
 
 
-def positive_gradcam_weights(grads):
+def positive_gradcam_weights(grads: ArrayLike) -> np.ndarray:
     """w_k^c = (1/Z) Σ_ij ReLU(∂S^c/∂A^k_ij): Grad-CAM's average over the positive gradients only. It is Grad-CAM++
     with every α^kc_ij replaced by 1/Z — what α normalized by its spatial sum becomes on a GAP network."""
     return gap(_relu(_as_maps(grads, "grads")))
 
 
-def positive_gradcam(acts, grads):
+def positive_gradcam(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(positive_gradcam_weights(grads), acts)
@@ -142,12 +145,12 @@ def positive_gradcam(acts, grads):
 # CAM (Zhou et al., CVPR 2016) and the CAM -> Grad-CAM derivation
 
 
-def cam(acts, class_weights):
+def cam(acts: ArrayLike, class_weights: ArrayLike) -> np.ndarray:
     """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (CVPR 2016, section 2)."""
     return weighted_combination(class_weights, acts)
 
 
-def cam_weights_from_gradients(grads):
+def cam_weights_from_gradients(grads: ArrayLike) -> np.ndarray:
     """w_k^c = Σ_ij ∂Y^c/∂A^k_ij. For Y^c = Σ_k w_k^c (1/Z) Σ_ij A^k_ij this gives back the classifier's weights.
 
     It equals Z·α_k^c: Grad-CAM's weight is the CAM weight divided by the constant Z, so the maps agree up to scale.
@@ -159,7 +162,7 @@ def cam_weights_from_gradients(grads):
 # Grad-CAM++ (Chattopadhay et al., WACV 2018, sections 3.1-3.4)
 
 
-def gradcampp_alphas(acts, grads):
+def gradcampp_alphas(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), with g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0.
 
     Exact when Y^c = exp(S^c) and S^c is piecewise linear in A: then ∂²Y/∂A² = exp(S) g², ∂³Y/∂A³ = exp(S) g³
@@ -169,7 +172,7 @@ def gradcampp_alphas(acts, grads):
     return gradcampp_alphas_from_derivatives(acts, grads**2, grads**3)
 
 
-def gradcampp_alphas_from_derivatives(acts, d2, d3):
+def gradcampp_alphas_from_derivatives(acts: ArrayLike, d2: ArrayLike, d3: ArrayLike) -> np.ndarray:
     """The general form, before any assumption on the network (Chattopadhay et al., section 3.2, with Y^c):
     α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), and 0 where the denominator is 0.
     With Y = exp(S), S piecewise linear in A: d2 = exp(S) g², d3 = exp(S) g³, and this is `gradcampp_alphas`."""
@@ -179,13 +182,13 @@ def gradcampp_alphas_from_derivatives(acts, d2, d3):
     return np.divide(d2, denominator, out=np.zeros_like(d2), where=denominator != 0.0)
 
 
-def gradcampp_weights(acts, grads):
+def gradcampp_weights(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """w_k^c = Σ_ij α^kc_ij ReLU(∂S^c/∂A^k_ij); (..., K, H, W) -> (..., K)."""
     acts, grads = _same_shape(acts, grads)
     return (gradcampp_alphas(acts, grads) * _relu(grads)).sum(axis=(-2, -1))
 
 
-def gradcampp(acts, grads):
+def gradcampp(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(gradcampp_weights(acts, grads), acts)
@@ -195,7 +198,7 @@ def gradcampp(acts, grads):
 # display helpers
 
 
-def normalize(m):
+def normalize(m: ArrayLike) -> np.ndarray:
     """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
     m = _as_maps(m, "m", min_ndim=2)
     low = m.min(axis=(-2, -1), keepdims=True)
@@ -203,7 +206,7 @@ def normalize(m):
     return np.divide(m - low, span, out=np.zeros_like(m), where=span > 0)
 
 
-def _bilinear_matrix(n_in, n_out):
+def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) matrix of 1-D linear interpolation weights, half-pixel centres (align_corners=False)."""
     src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
     src = np.clip(src, 0.0, n_in - 1)  # torch clamps below at 0; above, the right neighbour is the edge itself
@@ -217,7 +220,7 @@ def _bilinear_matrix(n_in, n_out):
     return matrix
 
 
-def upsample(m, size):
+def upsample(m: ArrayLike, size: Sequence[int]) -> np.ndarray:
     """Bilinear resize of the last two axes to `size` = (H_out, W_out), as torch's
     F.interpolate(m, size, mode="bilinear", align_corners=False): M_out = R_H · M · R_Wᵀ, one matrix per axis."""
     m = _as_maps(m, "m", min_ndim=2)

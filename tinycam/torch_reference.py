@@ -5,15 +5,18 @@ the tests loop over the names and compare both in float64. Tensors are shaped (.
 (B, K, h, w) for a batch of B images, and stay on their device: nothing here loops over images or moves data.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 
 from tinycam import reference
 
 __all__ = list(reference.__all__)  # the same names as the NumPy reference, one for one (tests compare them)
 
 
-def _as_maps(x, name, min_ndim=3):
+def _as_maps(x: torch.Tensor | ArrayLike, name: str, min_ndim: int = 3) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(x, dtype=torch.float64)
     if not x.is_floating_point():
@@ -26,7 +29,7 @@ def _as_maps(x, name, min_ndim=3):
     return x
 
 
-def _same_shape(acts, grads):
+def _same_shape(acts: torch.Tensor, grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
     if acts.shape != grads.shape:
         raise ValueError(
@@ -36,12 +39,12 @@ def _same_shape(acts, grads):
     return acts, grads
 
 
-def gap(x):
+def gap(x: torch.Tensor) -> torch.Tensor:
     """Global average pooling: (1/Z) Σ_ij x_ij over the last two axes; (..., H, W) -> (...)."""
     return _as_maps(x, "x", min_ndim=2).mean(dim=(-2, -1))
 
 
-def weighted_combination(weights, acts):
+def weighted_combination(weights: torch.Tensor | ArrayLike, acts: torch.Tensor) -> torch.Tensor:
     """L = Σ_k w_k A^k, the localization map before the ReLU; weights (..., K), acts (..., K, H, W) -> (..., H, W).
     Weights shaped like acts (one per activation, as HiResCAM's) give L = Σ_k w^k ⊙ A^k."""
     acts = _as_maps(acts, "acts")
@@ -56,62 +59,62 @@ def weighted_combination(weights, acts):
     return torch.einsum("...k,...kij->...ij", weights, acts)
 
 
-def localization_map(weights, acts):
+def localization_map(weights: torch.Tensor | ArrayLike, acts: torch.Tensor) -> torch.Tensor:
     """L^c = ReLU(Σ_k w_k^c A^k): the step every gradient-weighted CAM method shares (Selvaraju et al., eq. 2)."""
     return torch.relu(weighted_combination(weights, acts))
 
 
-def gradcam_weights(grads):
+def gradcam_weights(grads: torch.Tensor) -> torch.Tensor:
     """α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: the gradients, global-average-pooled; (..., K, H, W) -> (..., K)."""
     return gap(_as_maps(grads, "grads"))
 
 
-def gradcam(acts, grads):
+def gradcam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """L^c_Grad-CAM = ReLU(Σ_k α_k^c A^k); (..., K, H, W) -> (..., H, W)."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(gradcam_weights(grads), acts)
 
 
-def counterfactual_weights(grads):
+def counterfactual_weights(grads: torch.Tensor) -> torch.Tensor:
     """w_k^c = (1/Z) Σ_ij −∂y^c/∂A^k_ij: Grad-CAM weights of the negated gradients (what argues against class c)."""
     return gradcam_weights(-_as_maps(grads, "grads"))
 
 
-def counterfactual(acts, grads):
+def counterfactual(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """The counterfactual map ReLU(Σ_k w_k^c A^k) with the negated-gradient weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(counterfactual_weights(grads), acts)
 
 
-def positive_gradcam_weights(grads):
+def positive_gradcam_weights(grads: torch.Tensor) -> torch.Tensor:
     """w_k^c = (1/Z) Σ_ij ReLU(∂S^c/∂A^k_ij): Grad-CAM's average over the positive gradients only (Grad-CAM++ with
     every α^kc_ij = 1/Z)."""
     return gap(torch.relu(_as_maps(grads, "grads")))
 
 
-def positive_gradcam(acts, grads):
+def positive_gradcam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """ReLU(Σ_k w_k^c A^k) with the positive-gradient weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(positive_gradcam_weights(grads), acts)
 
 
-def cam(acts, class_weights):
+def cam(acts: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
     """M_c = Σ_k w_k^c A^k with the classifier's weights w_k^c of class c; no ReLU, as in Zhou et al. (CVPR 2016, section 2)."""
     return weighted_combination(class_weights, acts)
 
 
-def cam_weights_from_gradients(grads):
+def cam_weights_from_gradients(grads: torch.Tensor) -> torch.Tensor:
     """w_k^c = Σ_ij ∂Y^c/∂A^k_ij (= Z·α_k^c); for a GAP + linear head it gives back the classifier's weights."""
     return _as_maps(grads, "grads").sum(dim=(-2, -1))
 
 
-def gradcampp_alphas(acts, grads):
+def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
     acts, grads = _same_shape(acts, grads)
     return gradcampp_alphas_from_derivatives(acts, grads.square(), grads.pow(3))
 
 
-def gradcampp_alphas_from_derivatives(acts, d2, d3):
+def gradcampp_alphas_from_derivatives(acts: torch.Tensor, d2: torch.Tensor, d3: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), 0 where the denominator is 0:
     the general form, for any Y (see `tinycam.derivatives.diagonal_derivatives` for exact d2 and d3)."""
     acts, d2 = _same_shape(acts, d2)
@@ -121,19 +124,19 @@ def gradcampp_alphas_from_derivatives(acts, d2, d3):
     return torch.where(nonzero, d2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
 
 
-def gradcampp_weights(acts, grads):
+def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """w_k^c = Σ_ij α^kc_ij ReLU(∂S^c/∂A^k_ij); (..., K, H, W) -> (..., K)."""
     acts, grads = _same_shape(acts, grads)
     return (gradcampp_alphas(acts, grads) * torch.relu(grads)).sum(dim=(-2, -1))
 
 
-def gradcampp(acts, grads):
+def gradcampp(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(gradcampp_weights(acts, grads), acts)
 
 
-def normalize(m):
+def normalize(m: torch.Tensor) -> torch.Tensor:
     """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
     m = _as_maps(m, "m", min_ndim=2)
     flat = m.flatten(-2)
@@ -142,7 +145,7 @@ def normalize(m):
     return torch.where(span > 0, (m - low) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
 
 
-def upsample(m, size):
+def upsample(m: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear resize of the last two axes to `size` = (H_out, W_out): F.interpolate(mode="bilinear",
     align_corners=False), i.e. half-pixel centres, the convention `reference.upsample` reproduces."""
     m = _as_maps(m, "m", min_ndim=2)
