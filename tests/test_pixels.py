@@ -149,15 +149,17 @@ def test_guided_gradcam_by_hand():
         model[0].weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
         model[4].weight.copy_(torch.tensor([[1.0, 2.0]]))
     x = torch.tensor([[1.0, 2.0], [3.0, -4.0]], dtype=torch.float64).reshape(1, 1, 2, 2)
-    # Grad-CAM: ∂y/∂A^k = w_k / 4, so α = (0.25, 0.5) and L = ReLU(0.25 A¹ + 0.5 A²) = [[0.25, 0.5], [0.75, 2]],
-    # shown min-max normalized: [[0, 1/7], [2/7, 1]]
+    # Grad-CAM: ∂y/∂A^k = w_k / 4, so α = (0.25, 0.5) and L = ReLU(0.25 A¹ + 0.5 A²) = [[0.25, 0.5], [0.75, 2]]
+    # (positive everywhere: a min-max normalized factor would zero the top-left pixel, the bug this guards against)
     # guided backprop: each ReLU passes 0.25 resp. 0.5 where its input is positive (A¹ where x > 0, A² where x < 0),
     # the conv maps them back with weights +1 and -1: [[0.25, 0.25], [0.25, -0.5]] (signed)
     guided = torch.tensor([[0.25, 0.25], [0.25, -0.5]], dtype=torch.float64)
     assert pixels.guided_backprop(model, x, 0)[0, 0].tolist() == guided.tolist()
-    gradcam_shown = torch.tensor([[0.0, 1 / 7], [2 / 7, 1.0]], dtype=torch.float64)
-    torch.testing.assert_close(pixels.guided_gradcam(model, x, "1", 0)[0, 0], guided * gradcam_shown,
-                               rtol=0, atol=1e-15)
+    product = [[0.0625, 0.125], [0.1875, -1.0]]  # guided ⊙ L
+    assert pixels.guided_gradcam(model, x, "1", 0)[0, 0].tolist() == product
+    # explain shows the product min-max normalized over the image: (p + 1) / 1.1875
+    shown = tinycam.explain(model, x, "1", "guided-gradcam", target=0)[0, 0]
+    torch.testing.assert_close(shown, (torch.tensor(product, dtype=torch.float64) + 1) / 1.1875, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("method", ["saliency", "guided-backprop", "guided-gradcam", "occlusion"])
@@ -229,3 +231,31 @@ def test_model_restored_after_guided_backprop_raises_midway():
     # and a later plain gradient is not guided any more
     model.eval()
     torch.testing.assert_close(tinycam.capture(model, images(), None, 0).grads, input_gradients(model, images(), 0))
+
+
+# --- under stress ---------------------------------------------------------------------------------------------------
+
+
+def test_guided_backprop_on_a_compiled_model_is_that_of_the_model():
+    model, x = small_cnn("fc"), images()
+    compiled = torch.compile(model, backend="eager")
+    torch.testing.assert_close(pixels.guided_backprop(compiled, x, 1), pixels.guided_backprop(model, x, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [(dict(targets=[0.5]), "class indices"), (dict(targets=[1], lr=float("nan")), "lr must be a finite number"),
+     (dict(targets=[1], steps=-1), "steps must be an integer"), (dict(targets=[1], blur_every=0), "blur_every"),
+     (dict(targets=[1], l2=-1.0), "l2 must be")],
+)
+def test_class_model_options_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pixels.class_model(small_cnn("fc"), shape=(3, 10, 10), **kwargs)
+
+
+def test_class_model_of_a_parameter_free_model():
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # scores = mean colour per channel
+    image = pixels.class_model(model, [2], shape=(3, 4, 4), steps=3, lr=1.0, l2=0.0)
+    # ∂S_2/∂I = 1/16 on channel 2 only, three steps of lr 1
+    assert image.dtype == torch.float32 and torch.allclose(image[0, 2], torch.full((4, 4), 3 / 16))
+    assert bool((image[0, :2] == 0).all())

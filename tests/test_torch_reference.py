@@ -103,3 +103,56 @@ def test_float32_stays_float32_and_finite_for_tiny_gradients():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- the twins under stress: one behaviour, never NaN -------------------------------------------------------------
+
+
+def _both(name, *args):
+    """(NumPy result or the error's type, torch result or the error's type), float64."""
+    outcomes = []
+    for module, convert in [(R, np.asarray), (torch_reference, lambda x: torch.tensor(x, dtype=torch.float64))]:
+        try:
+            outcomes.append(np.asarray(getattr(module, name)(*[convert(a) if isinstance(a, np.ndarray) else a
+                                                               for a in args])))
+        except ValueError as error:
+            outcomes.append(type(error))
+    return outcomes
+
+
+def test_a_constant_map_upsampled_normalizes_to_blank_in_both():
+    for value in (1.0, 3e-7, 12345.678, -2.5):
+        up = R.upsample(np.full((2, 1, 1), value), (32, 32))
+        assert np.all(R.normalize(up) == 0)
+        up_torch = torch_reference.upsample(torch.full((2, 1, 1), value, dtype=torch.float32), (32, 32))
+        assert bool((torch_reference.normalize(up_torch) == 0).all())
+
+
+def test_a_small_real_variation_still_normalizes():
+    m = np.array([[1.0, 1.0 + 1e-9], [1.0, 1.0]])
+    np.testing.assert_allclose(R.normalize(m), [[0, 1], [0, 0]])
+    np.testing.assert_allclose(torch_reference.normalize(torch.tensor(m)).numpy(), [[0, 1], [0, 0]])
+
+
+def test_normalize_takes_the_whole_float64_range():
+    m = np.array([[-1e308, 1e308], [0.0, 5e307]])
+    numpy_result, torch_result = _both("normalize", m)
+    np.testing.assert_allclose(numpy_result, [[0, 1], [0.5, 0.75]], atol=1e-15)
+    np.testing.assert_allclose(torch_result, numpy_result, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("weighted_combination", (np.array([np.nan, 1.0]), np.ones((2, 2, 2)))),
+        ("weighted_combination", (np.array([1e308, 1e308]), np.full((2, 2, 2), 1e308))),
+        ("weighted_combination", (np.full((2, 2, 2), 1e200), np.full((2, 2, 2), 1e200))),  # per activation
+        ("cam", (np.ones((2, 2, 2)), np.array([np.inf, 1.0]))),
+        ("gradcam", (np.full((2, 2, 2), 1e308), np.full((2, 2, 2), 1e10))),
+        ("gradcampp_alphas", (np.ones((2, 2, 2)), np.full((2, 2, 2), 1e103))),
+        ("gradcampp", (np.full((2, 2, 2), 1e300), np.full((2, 2, 2), 1e10))),
+        ("gradcampp_alphas_from_derivatives", (np.full((1, 2, 2), 1e308), np.ones((1, 2, 2)), np.full((1, 2, 2), 1e10))),
+    ],
+)
+def test_overflow_and_non_finite_weights_raise_in_both(name, args):
+    assert _both(name, *args) == [ValueError, ValueError]

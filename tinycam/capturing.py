@@ -7,18 +7,35 @@ differentiates the class scores down to that leaf only. No parameter `.grad` is 
 back-propagated through the early layers: a Grad-CAM costs about one inference pass (`python -m tinycam bench`).
 
 The user's model is left exactly as it was found: its modules' `training` flags, every `requires_grad`, and no
-hook left behind, also when an error is raised half-way.
+hook left behind, also when an error is raised half-way. Calls on the same model are serialized (`exclusive`): two
+threads explaining with one model take turns, since hooks and eval-mode flags live on the model; calls on different
+models run in parallel. Nothing is stored on the model itself.
 """
 
+import numbers
+import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Capture", "Layer", "Target", "capture", "check_images", "eval_mode", "resolve_layer", "resolve_targets"]
+__all__ = [
+    "Capture",
+    "Layer",
+    "Target",
+    "capture",
+    "check_images",
+    "class_indices",
+    "eval_mode",
+    "exclusive",
+    "resolve_layer",
+    "resolve_targets",
+]
 
 Layer = str | nn.Module  # a submodule or its dotted name ("features.3")
 Target = None | int | list[int] | torch.Tensor  # None: each image's predicted class
@@ -45,6 +62,8 @@ def check_images(model: nn.Module, images: torch.Tensor) -> None:
     if images.ndim != 4:
         hint = " (a single image? add the batch axis with images[None])" if images.ndim == 3 else ""
         raise ValueError(f"images must have shape (B, C, H, W), got shape {tuple(images.shape)}{hint}")
+    if images.shape[0] == 0:
+        raise ValueError("images is an empty batch (B = 0); pass at least one image")
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point, got {images.dtype}; convert them with images.float()")
     param = next(model.parameters(), None)
@@ -69,12 +88,32 @@ def resolve_layer(model: nn.Module, layer: Layer) -> nn.Module:
         if not any(module is layer for module in model.modules()):
             raise ValueError("the layer module passed is not part of this model; pass one of its submodules or a name")
         return layer
-    named = dict(model.named_modules())
+    named = dict(model.named_modules(remove_duplicate=False))  # a module registered twice answers to both names
     if not isinstance(layer, str) or layer not in named:
         valid = [name for name in named if name]
         shown = ", ".join(repr(n) for n in valid[:40]) + (f", ... ({len(valid)} in all)" if len(valid) > 40 else "")
         raise ValueError(f"unknown layer {layer!r}; valid layer names are: {shown}")
     return named[layer]
+
+
+_TARGET_FORMS = "an int, a list of ints (one per image) or an integer tensor"
+
+
+def class_indices(target: int | list[int] | torch.Tensor | np.ndarray) -> torch.Tensor:
+    """`target` as a flat int64 tensor of class indices, or a clear error for anything that is not class indices
+    (a float, a bool, a string, None inside a list, an index beyond int64)."""
+    if isinstance(target, torch.Tensor | np.ndarray):
+        values = torch.as_tensor(target)
+        if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
+            raise ValueError(f"target must be class indices ({_TARGET_FORMS}), got a tensor of dtype {values.dtype}")
+        return values.to(torch.int64).reshape(-1)
+    items = list(target) if isinstance(target, list | tuple) else [target]
+    for item in items:
+        if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Integral):
+            raise ValueError(f"target must be class indices ({_TARGET_FORMS}), got {item!r} in {target!r}")
+        if not -(2**63) <= int(item) < 2**63:
+            raise ValueError(f"target class {int(item)} is out of range")
+    return torch.tensor([int(item) for item in items], dtype=torch.int64)
 
 
 def resolve_targets(target: Target, batch: int, n_classes: int, scores: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,11 +123,9 @@ def resolve_targets(target: Target, batch: int, n_classes: int, scores: torch.Te
         if scores is None:
             raise ValueError("target=None means each image's predicted class, which needs the scores")
         return scores.argmax(dim=1)
-    device = scores.device if scores is not None else None
-    targets = torch.as_tensor(target, device=device)
-    if targets.is_floating_point() or targets.is_complex():
-        raise ValueError(f"target must be class indices (int, list or integer tensor), got dtype {targets.dtype}")
-    targets = targets.to(torch.int64).reshape(-1)
+    targets = class_indices(target)
+    if scores is not None:
+        targets = targets.to(scores.device)
     if targets.numel() == 1:
         targets = targets.expand(batch)
     if targets.numel() != batch:
@@ -106,26 +143,60 @@ def resolve_targets(target: Target, batch: int, n_classes: int, scores: torch.Te
 # leaving the model as we found it
 
 
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive(model: nn.Module) -> Iterator[None]:
+    """Hold the model's own lock: one tinycam call at a time per model (re-entrant within a thread). The locks live
+    in a weak-keyed map beside the models, so the model gains no attribute and is freed as usual."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(model, threading.RLock())
+    with lock:
+        yield
+
+
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every module in eval mode (BatchNorm must not mix the images of a batch) and restore each flag after."""
+    """Set every module's `training` flag to False (BatchNorm must not mix the images of a batch) and restore each
+    flag after. The flags are set directly: a `train()` override of the user's model is not run, so nothing else
+    it would change (e.g. `requires_grad`) changes."""
     flags = [(module, module.training) for module in model.modules()]
     try:
-        model.eval()
+        for module, _ in flags:
+            module.training = False
         yield
     finally:
         for module, training in flags:
             module.training = training
 
 
+def _warn_if_batch_statistics(model: nn.Module, batch: int) -> None:
+    """BatchNorm without running statistics normalizes with the batch's own statistics even in eval mode."""
+    if batch > 1 and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats for m in model.modules()
+    ):
+        warnings.warn(
+            "the model has a BatchNorm layer with track_running_stats=False: it normalizes with the batch's own "
+            "statistics even in eval mode, so each image's map depends on the other images of the batch; explain "
+            "one image at a time for maps of each image alone",
+            stacklevel=3,
+        )
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the forward pass
 
 
-def _check_scores(scores: object) -> torch.Tensor:
-    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"the model must return class scores of shape (B, n_classes), got {shape}")
+def _check_scores(scores: object, batch: int) -> torch.Tensor:
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or scores.shape[0] != batch:
+        got = f"shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else f"a {type(scores).__name__}"
+        raise ValueError(
+            f"the model must return class scores of shape (B, n_classes) = ({batch}, n_classes), got {got}; if it "
+            "returns a dict or a tuple such as (logits, aux), wrap it in a module whose forward returns the logits "
+            "alone, e.g. forward = lambda self, x: model(x)['logits']"
+        )
     return scores
 
 
@@ -160,7 +231,7 @@ def _forward_from_layer(
         handle.remove()
     if not seen:
         raise ValueError("the chosen layer did not run during the forward pass; choose a layer the model uses")
-    return seen[0], _check_scores(scores)
+    return seen[0], _check_scores(scores, len(images))
 
 
 def _forward_from_input(model: nn.Module, images: torch.Tensor, need_grads: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +239,7 @@ def _forward_from_input(model: nn.Module, images: torch.Tensor, need_grads: bool
     inputs = images.detach().clone().requires_grad_(True) if need_grads else images
     with torch.set_grad_enabled(need_grads):
         scores = model(inputs)
-    return inputs, _check_scores(scores)
+    return inputs, _check_scores(scores, len(images))
 
 
 def capture(
@@ -187,7 +258,8 @@ def capture(
     gradients=False: the forward pass only (no graph is recorded); `grads` is None.
     """
     check_images(model, images)
-    with eval_mode(model), torch.enable_grad():  # also under a caller's torch.no_grad()
+    _warn_if_batch_statistics(model, len(images))
+    with exclusive(model), eval_mode(model), torch.enable_grad():  # also under a caller's torch.no_grad()
         if layer is None:
             acts, scores = _forward_from_input(model, images, gradients)
         else:
@@ -198,7 +270,11 @@ def capture(
             return Capture(acts.detach(), None, scores.detach(), targets)
         picked = scores.gather(1, targets[:, None]).sum()  # images are independent, so one backward serves all
         if not picked.requires_grad:
-            raise ValueError("the class scores do not depend on the chosen layer; choose a layer before the classifier")
+            raise ValueError(
+                "the class scores do not depend on the chosen layer, or the model computes them without gradients "
+                "(a torch.no_grad() or .detach() in its forward after this layer); choose a layer before the "
+                "classifier, or remove that no_grad/detach"
+            )
         (grads,) = torch.autograd.grad(picked, acts, allow_unused=True)
     if layer is not None:
         _check_gradients(grads)

@@ -9,7 +9,7 @@ from torch import nn
 from tinycam import pixels
 from tinycam import torch_reference as T
 from tinycam.cams import CAM_METHODS, cam_map
-from tinycam.capturing import Layer, Target
+from tinycam.capturing import Layer, Target, resolve_layer
 
 __all__ = ["METHODS", "PIXEL_METHODS", "explain"]
 
@@ -39,7 +39,8 @@ def explain(
     method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++",
     "positive-gradcam" (mean of the positive gradients as weights) (maps of `layer`, upsampled), or the
     pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and "occlusion" (options such as
-    patch=8, stride=4 pass through). Arguments as for `tinycam.capture`. Runs on the model's device, the whole batch
+    patch=8, stride=4 pass through); "saliency", "guided-backprop" and "occlusion" work on the input and ignore a
+    (valid) `layer`, so one call can loop over every method. Arguments as for `tinycam.capture`. Runs on the model's device, the whole batch
     at once.
     """
     if method not in METHODS:
@@ -48,6 +49,8 @@ def explain(
         function, takes_layer = PIXEL_METHODS[method]
         if takes_layer and layer is None:
             raise ValueError(f"method {method!r} needs a layer for its Grad-CAM part, e.g. the last conv block")
+        if layer is not None:
+            resolve_layer(model, layer)  # a misspelt layer is an error, even for the methods that work on the input
         args = (model, images, layer) if takes_layer else (model, images)
         raw = function(*args, target=target, **options)
         if not normalize:

@@ -6,6 +6,8 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 """
 
 import contextlib
+import math
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -14,7 +16,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from tinycam.cams import cam_map
-from tinycam.capturing import Layer, Target, capture, check_images
+from tinycam.capturing import Layer, Target, capture, check_images, class_indices, exclusive
 
 __all__ = ["saliency", "guided_backprop", "guided_gradcam", "occlusion", "class_model"]
 
@@ -97,11 +99,19 @@ def _guided_relus(model: nn.Module) -> Iterator[_StrayReluDetector]:
             handle.remove()
 
 
+def _eager(model: nn.Module) -> nn.Module:
+    """The module a `torch.compile`d model wraps (the same modules and weights, run eagerly), so the hooks on its
+    nn.ReLU modules run where guided backprop needs them."""
+    original = getattr(model, "_orig_mod", None)
+    return original if isinstance(original, nn.Module) else model
+
+
 def guided_backprop(model: nn.Module, images: torch.Tensor, target: Target = None) -> torch.Tensor:
     """∂S_c/∂I with every ReLU's backward replaced by the guided rule R_in = (x > 0) · max(R_out, 0)
     (Springenberg et al., ICLR 2015 workshop); (B, C, H, W) -> (B, C, H, W)."""
     check_images(model, images)
-    with _guided_relus(model) as detector:
+    model = _eager(model)
+    with exclusive(model), _guided_relus(model) as detector:
         grads = _input_gradients(model, images, target)
     if detector.stray:
         raise ValueError(
@@ -113,9 +123,11 @@ def guided_backprop(model: nn.Module, images: torch.Tensor, target: Target = Non
 
 
 def guided_gradcam(model: nn.Module, images: torch.Tensor, layer: Layer, target: Target = None) -> torch.Tensor:
-    """Guided backprop ⊙ the Grad-CAM map upsampled to the input (Selvaraju et al., ICCV 2017, section 3.2):
-    fine detail, restricted to the class's regions; (B, C, H, W) -> (B, C, H, W)."""
-    return guided_backprop(model, images, target) * cam_map(model, images, layer, "gradcam", target)[:, None]
+    """Guided backprop ⊙ the Grad-CAM map ReLU(Σ_k α_k^c A^k) bilinearly upsampled to the input, at its own scale
+    (Selvaraju et al., ICCV 2017, section 3.2): fine detail, restricted to the class's regions;
+    (B, C, H, W) -> (B, C, H, W). `explain` min-max normalizes the product for display, not the Grad-CAM factor."""
+    gradcam = cam_map(model, images, layer, "gradcam", target, normalize=False)
+    return guided_backprop(model, images, target) * gradcam[:, None]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -209,6 +221,19 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="replicate"), vertical, groups=channels)
 
 
+def _check_ascent_options(**options: float) -> None:
+    """Class model visualization's options: counts are non-negative integers, rates finite and non-negative."""
+    for name in ("steps", "jitter", "blur_every"):
+        value = options[name]
+        smallest = 1 if name == "blur_every" else 0
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
+            raise ValueError(f"{name} must be an integer ≥ {smallest}, got {value!r}")
+    for name in ("lr", "l2", "blur_sigma"):
+        value = options[name]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+
 def class_model(
     model: nn.Module,
     targets: int | list[int] | torch.Tensor,
@@ -228,7 +253,8 @@ def class_model(
     together, in the dtype and on the device of the model's parameters; deterministic from `seed`.
     Returns (n_targets, *shape)."""
     like = next(model.parameters(), next(model.buffers(), torch.zeros(())))
-    targets = torch.as_tensor(targets, device=like.device).reshape(-1).to(torch.int64)
+    targets = class_indices(targets).to(like.device)
+    _check_ascent_options(steps=steps, lr=lr, l2=l2, jitter=jitter, blur_sigma=blur_sigma, blur_every=blur_every)
     generator = torch.Generator().manual_seed(seed)
     image = torch.zeros(len(targets), *shape, dtype=like.dtype, device=like.device)
     for step in range(steps):

@@ -57,13 +57,20 @@ def _as_maps(x: ArrayLike, name: str, min_ndim: int = 3) -> np.ndarray:
     return x
 
 
-def _same_shape(acts: ArrayLike, grads: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
+def _same_shape(acts: ArrayLike, grads: ArrayLike, name: str = "grads") -> tuple[np.ndarray, np.ndarray]:
+    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, name)
     if acts.shape != grads.shape:
         raise ValueError(
-            f"acts and grads must have the same shape (..., K, H, W), got acts {acts.shape} and grads {grads.shape}"
+            f"acts and {name} must have the same shape (..., K, H, W), got acts {acts.shape} and {name} {grads.shape}"
         )
     return acts, grads
+
+
+def _finite(x: np.ndarray, what: str) -> np.ndarray:
+    """x, or a clear error when a computation overflowed float64 (finite inputs, infinite result)."""
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} overflows float64; rescale the inputs (they are finite but too large)")
+    return x
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -89,8 +96,8 @@ def weighted_combination(weights: ArrayLike, acts: ArrayLike) -> np.ndarray:
     if not np.all(np.isfinite(weights)):
         raise ValueError("weights contain NaN or inf values")
     if weights.shape == acts.shape:
-        return (weights * acts).sum(axis=-3)
-    return np.einsum("...k,...kij->...ij", weights, acts)
+        return _finite((weights * acts).sum(axis=-3), "the weighted combination Σ_k w_k A^k")
+    return _finite(np.einsum("...k,...kij->...ij", weights, acts), "the weighted combination Σ_k w_k A^k")
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -169,16 +176,16 @@ def gradcampp_alphas(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     and exp(S) cancels. No epsilon is added to the denominator: an absolute 1e-6 changes the answer when g is small.
     """
     acts, grads = _same_shape(acts, grads)
-    return gradcampp_alphas_from_derivatives(acts, grads**2, grads**3)
+    return gradcampp_alphas_from_derivatives(acts, grads**2, _finite(grads**3, "the gradients' cubes g³"))
 
 
 def gradcampp_alphas_from_derivatives(acts: ArrayLike, d2: ArrayLike, d3: ArrayLike) -> np.ndarray:
     """The general form, before any assumption on the network (Chattopadhay et al., section 3.2, with Y^c):
     α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), and 0 where the denominator is 0.
     With Y = exp(S), S piecewise linear in A: d2 = exp(S) g², d3 = exp(S) g³, and this is `gradcampp_alphas`."""
-    acts, d2 = _same_shape(acts, d2)
-    _, d3 = _same_shape(acts, d3)
-    denominator = 2.0 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3
+    acts, d2 = _same_shape(acts, d2, "d2")
+    _, d3 = _same_shape(acts, d3, "d3")
+    denominator = _finite(2.0 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3, "Grad-CAM++'s denominator")
     return np.divide(d2, denominator, out=np.zeros_like(d2), where=denominator != 0.0)
 
 
@@ -198,12 +205,20 @@ def gradcampp(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
 # display helpers
 
 
+# a span within this many ulps of the map's magnitude is rounding noise (e.g. bilinear ripples on a constant map)
+NOISE_ULPS = 16
+
+
 def normalize(m: ArrayLike) -> np.ndarray:
-    """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
-    m = _as_maps(m, "m", min_ndim=2)
-    low = m.min(axis=(-2, -1), keepdims=True)
-    span = m.max(axis=(-2, -1), keepdims=True) - low
-    return np.divide(m - low, span, out=np.zeros_like(m), where=span > 0)
+    """(m − min m) / (max m − min m) per map over the last two axes. A constant map, or one whose span is rounding
+    noise (≤ NOISE_ULPS · eps · max |m|), becomes all zeros: never NaN, never noise stretched to [0, 1].
+    Computed on m / 2 (exact), so a span of ±1e308 does not overflow."""
+    half = _as_maps(m, "m", min_ndim=2) / 2.0
+    low = half.min(axis=(-2, -1), keepdims=True)
+    high = half.max(axis=(-2, -1), keepdims=True)
+    span = high - low
+    signal = span > NOISE_ULPS * np.finfo(np.float64).eps * np.maximum(np.abs(low), np.abs(high))
+    return np.divide(half - low, span, out=np.zeros_like(half), where=signal)
 
 
 def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
 from tinycam import reference
+from tinycam.reference import NOISE_ULPS
 
 __all__ = list(reference.__all__)  # the same names as the NumPy reference, one for one (tests compare them)
 
@@ -29,14 +30,21 @@ def _as_maps(x: torch.Tensor | ArrayLike, name: str, min_ndim: int = 3) -> torch
     return x
 
 
-def _same_shape(acts: torch.Tensor, grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, "grads")
+def _same_shape(acts: torch.Tensor, grads: torch.Tensor, name: str = "grads") -> tuple[torch.Tensor, torch.Tensor]:
+    acts, grads = _as_maps(acts, "acts"), _as_maps(grads, name)
     if acts.shape != grads.shape:
         raise ValueError(
-            "acts and grads must have the same shape (..., K, H, W), "
-            f"got acts {tuple(acts.shape)} and grads {tuple(grads.shape)}"
+            f"acts and {name} must have the same shape (..., K, H, W), "
+            f"got acts {tuple(acts.shape)} and {name} {tuple(grads.shape)}"
         )
     return acts, grads
+
+
+def _finite(x: torch.Tensor, what: str) -> torch.Tensor:
+    """x, or a clear error when a computation overflowed its dtype (finite inputs, infinite result)."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{what} overflows {x.dtype}; rescale the inputs (they are finite but too large)")
+    return x
 
 
 def gap(x: torch.Tensor) -> torch.Tensor:
@@ -54,9 +62,11 @@ def weighted_combination(weights: torch.Tensor | ArrayLike, acts: torch.Tensor) 
             f"weights must have shape {tuple(acts.shape[:-2])} (one per feature map of acts {tuple(acts.shape)}) "
             f"or {tuple(acts.shape)} (one per activation), got {tuple(weights.shape)}"
         )
+    if not bool(torch.isfinite(weights).all()):
+        raise ValueError("weights contain NaN or inf values")
     if weights.shape == acts.shape:
-        return (weights * acts).sum(dim=-3)
-    return torch.einsum("...k,...kij->...ij", weights, acts)
+        return _finite((weights * acts).sum(dim=-3), "the weighted combination Σ_k w_k A^k")
+    return _finite(torch.einsum("...k,...kij->...ij", weights, acts), "the weighted combination Σ_k w_k A^k")
 
 
 def localization_map(weights: torch.Tensor | ArrayLike, acts: torch.Tensor) -> torch.Tensor:
@@ -111,15 +121,15 @@ def cam_weights_from_gradients(grads: torch.Tensor) -> torch.Tensor:
 def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
     acts, grads = _same_shape(acts, grads)
-    return gradcampp_alphas_from_derivatives(acts, grads.square(), grads.pow(3))
+    return gradcampp_alphas_from_derivatives(acts, grads.square(), _finite(grads.pow(3), "the gradients' cubes g³"))
 
 
 def gradcampp_alphas_from_derivatives(acts: torch.Tensor, d2: torch.Tensor, d3: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = ∂²Y/∂(A^k_ij)² / (2 ∂²Y/∂(A^k_ij)² + Σ_ab A^k_ab ∂³Y/∂(A^k_ij)³), 0 where the denominator is 0:
     the general form, for any Y (see `tinycam.derivatives.diagonal_derivatives` for exact d2 and d3)."""
-    acts, d2 = _same_shape(acts, d2)
-    _, d3 = _same_shape(acts, d3)
-    denominator = 2.0 * d2 + acts.sum(dim=(-2, -1), keepdim=True) * d3
+    acts, d2 = _same_shape(acts, d2, "d2")
+    _, d3 = _same_shape(acts, d3, "d3")
+    denominator = _finite(2.0 * d2 + acts.sum(dim=(-2, -1), keepdim=True) * d3, "Grad-CAM++'s denominator")
     nonzero = denominator != 0
     return torch.where(nonzero, d2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
 
@@ -137,12 +147,15 @@ def gradcampp(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 
 
 def normalize(m: torch.Tensor) -> torch.Tensor:
-    """(m − min m) / (max m − min m) per map over the last two axes; a constant map becomes all zeros (never NaN)."""
-    m = _as_maps(m, "m", min_ndim=2)
-    flat = m.flatten(-2)
+    """(m − min m) / (max m − min m) per map over the last two axes. A constant map, or one whose span is rounding
+    noise (≤ NOISE_ULPS · eps · max |m|, eps of m's dtype), becomes all zeros. Computed on m / 2 (exact)."""
+    half = _as_maps(m, "m", min_ndim=2) / 2
+    flat = half.flatten(-2)
     low = flat.amin(dim=-1)[..., None, None]
-    span = flat.amax(dim=-1)[..., None, None] - low
-    return torch.where(span > 0, (m - low) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
+    high = flat.amax(dim=-1)[..., None, None]
+    span = high - low
+    signal = span > NOISE_ULPS * torch.finfo(half.dtype).eps * torch.maximum(low.abs(), high.abs())
+    return torch.where(signal, (half - low) / torch.where(signal, span, torch.ones_like(span)), 0.0)
 
 
 def upsample(m: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
