@@ -156,3 +156,24 @@ def test_normalize_takes_the_whole_float64_range():
 )
 def test_overflow_and_non_finite_weights_raise_in_both(name, args):
     assert _both(name, *args) == [ValueError, ValueError]
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@settings(max_examples=30, deadline=None)
+@given(
+    scale_a=st.sampled_from([1e-300, 1e-5, 1.0, 1e100, 1e200, 1e307]),
+    scale_g=st.sampled_from([1e-300, 1e-5, 1.0, 1e100, 1e200, 1e307]),
+    poison=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_the_twins_agree_or_both_refuse_at_any_magnitude(name, scale_a, scale_g, poison, seed):
+    rng = np.random.default_rng(seed)
+    acts, grads = rng.normal(size=(2, 3, 4, 4)) * scale_a, rng.normal(size=(2, 3, 4, 4)) * scale_g
+    if poison is not None:
+        (acts if rng.random() < 0.5 else grads)[0, 1, 2, 3] = poison
+    numpy_result, torch_result = _both(name, *CALLS[name](acts, grads, rng))
+    if isinstance(numpy_result, type) or isinstance(torch_result, type):
+        assert numpy_result is torch_result is ValueError
+    else:
+        assert np.all(np.isfinite(numpy_result)) and np.all(np.isfinite(torch_result))
+        np.testing.assert_allclose(torch_result, numpy_result, rtol=1e-9, atol=1e-300)
