@@ -7,8 +7,17 @@
 from importlib.resources import files
 from pathlib import Path
 
-# The data/ folder, installed as the package tinycam.data: the same files from a checkout, an editable or a wheel install.
-DATA_DIR = Path(str(files("tinycam.data")))
+
+def _data_dir() -> Path:
+    """data/, installed as the package tinycam.data (a wheel or an editable install), else beside the package in a
+    source checkout that was not installed (`PYTHONPATH=.`)."""
+    try:
+        return Path(str(files("tinycam.data")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "data"
+
+
+DATA_DIR = _data_dir()
 
 # name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY = {
