@@ -95,9 +95,10 @@ def weighted_combination(weights: ArrayLike, acts: ArrayLike) -> np.ndarray:
         )
     if not np.all(np.isfinite(weights)):
         raise ValueError("weights contain NaN or inf values")
-    if weights.shape == acts.shape:
-        return _finite((weights * acts).sum(axis=-3), "the weighted combination Σ_k w_k A^k")
-    return _finite(np.einsum("...k,...kij->...ij", weights, acts), "the weighted combination Σ_k w_k A^k")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as a ValueError
+        combined = (weights * acts).sum(axis=-3) if weights.shape == acts.shape else np.einsum(
+            "...k,...kij->...ij", weights, acts)
+    return _finite(combined, "the weighted combination Σ_k w_k A^k")
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -176,7 +177,10 @@ def gradcampp_alphas(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     and exp(S) cancels. No epsilon is added to the denominator: an absolute 1e-6 changes the answer when g is small.
     """
     acts, grads = _same_shape(acts, grads)
-    return gradcampp_alphas_from_derivatives(acts, grads**2, _finite(grads**3, "the gradients' cubes g³"))
+    with np.errstate(over="ignore"):  # an overflow is reported by _finite, as a ValueError
+        g2, g3 = grads**2, grads**3
+    return gradcampp_alphas_from_derivatives(acts, _finite(g2, "the gradients' squares g²"),
+                                             _finite(g3, "the gradients' cubes g³"))
 
 
 def gradcampp_alphas_from_derivatives(acts: ArrayLike, d2: ArrayLike, d3: ArrayLike) -> np.ndarray:
@@ -185,7 +189,9 @@ def gradcampp_alphas_from_derivatives(acts: ArrayLike, d2: ArrayLike, d3: ArrayL
     With Y = exp(S), S piecewise linear in A: d2 = exp(S) g², d3 = exp(S) g³, and this is `gradcampp_alphas`."""
     acts, d2 = _same_shape(acts, d2, "d2")
     _, d3 = _same_shape(acts, d3, "d3")
-    denominator = _finite(2.0 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3, "Grad-CAM++'s denominator")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by _finite, as a ValueError
+        denominator = 2.0 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3
+    _finite(denominator, "Grad-CAM++'s denominator")
     return np.divide(d2, denominator, out=np.zeros_like(d2), where=denominator != 0.0)
 
 

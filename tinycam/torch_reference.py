@@ -121,7 +121,8 @@ def cam_weights_from_gradients(grads: torch.Tensor) -> torch.Tensor:
 def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
     acts, grads = _same_shape(acts, grads)
-    return gradcampp_alphas_from_derivatives(acts, grads.square(), _finite(grads.pow(3), "the gradients' cubes g³"))
+    g2, g3 = _finite(grads.square(), "the gradients' squares g²"), _finite(grads.pow(3), "the gradients' cubes g³")
+    return gradcampp_alphas_from_derivatives(acts, g2, g3)
 
 
 def gradcampp_alphas_from_derivatives(acts: torch.Tensor, d2: torch.Tensor, d3: torch.Tensor) -> torch.Tensor:
