@@ -117,3 +117,13 @@ def test_too_few_images_is_refused():
     with pytest.raises(ValueError, match="at least 3"):
         study.study_images(2, 0)
     assert math.isinf(study.SIZE_BUCKETS[-1][2])
+
+
+@pytest.mark.parametrize("argv, message", [(["--n", "0"], "--n must be at least 3"),
+                                           (["--n", "6", "--out", "/no/such/folder/study.md"], "does not exist")])
+def test_bad_arguments_are_one_line_each(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        study.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

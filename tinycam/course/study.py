@@ -25,8 +25,10 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from tinycam import DATA_DIR, metrics
 from tinycam.explaining import explain
@@ -163,9 +165,12 @@ def _percent(values):
     return 100.0 * float(values.double().mean()) if values.numel() else float("nan")
 
 
-def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc")):
-    """Run every method of MODEL_METHODS on every model over the study's images; returns a `Study`."""
+def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc"), progress=False):
+    """Run every method of MODEL_METHODS on every model over the study's images; returns a `Study`.
+    progress=True shows a progress bar on stderr (one step per model, class and method)."""
     worlds = study_images(n_images, seed)
+    bar = tqdm(total=sum(len(MODEL_METHODS[m]) for m in models) * len(worlds), desc="study", unit="map batch",
+               disable=not progress)
     sizes = torch.cat([torch.from_numpy(w.object_sizes) for _, w in worlds]).double()
     present = torch.cat([torch.from_numpy(w.object_classes >= 0) for _, w in worlds])
     area = sizes**2 / (worlds[0][1].images.shape[-1] * worlds[0][1].images.shape[-2])
@@ -183,6 +188,7 @@ def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc")):
                 confidence = torch.sigmoid(model(images)[:, c].double())
             for method in methods:
                 heatmaps = explain(model, images, model.last_conv, method=method, target=c)
+                bar.update()
                 with torch.no_grad():
                     masked_confidence = torch.sigmoid(model(images * heatmaps[:, None])[:, c].double())
                 per_image[method].append(dict(
@@ -209,6 +215,7 @@ def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc")):
                 average_drop=float(metrics.average_drop(before, after)),
                 increase_in_confidence=float(metrics.increase_in_confidence(before, after)),
             ))
+    bar.close()
     return Study(
         n_images=n_images,
         seed=seed,
@@ -225,9 +232,14 @@ def main(argv=None):
     parser.add_argument("--out", default=str(DATA_DIR / "study.md"),
                         help="markdown file to write (default data/study.md)")
     args = parser.parse_args(argv)
+    if args.n < len(CLASSES):
+        parser.error(f"--n must be at least {len(CLASSES)} (one image per class), got {args.n}")
+    out_folder = Path(args.out).resolve().parent
+    if not out_folder.is_dir():
+        parser.error(f"--out: the folder {out_folder} does not exist")
     torch.set_num_threads(1)  # small models and batches: one thread is as fast, and does not stall on a busy machine
     start = time.perf_counter()
-    study = run_study(args.n, args.seed)
+    study = run_study(args.n, args.seed, progress=True)
     text = study.markdown(f"python -m tinycam study --n {args.n} --seed {args.seed}")
     print(text)
     with open(args.out, "w", encoding="utf-8") as file:
