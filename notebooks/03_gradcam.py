@@ -62,6 +62,8 @@
 # right), so the networks have never seen them.
 
 # %%
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -282,9 +284,13 @@ for name, model in models.items():
     with torch.no_grad():
         logits = model(pair)
     for c in (CIRCLE, SQUARE):
-        blank = probability_gradients(model, pair, c).flatten(1).abs().amax(dim=1) == 0
+        with warnings.catch_warnings(record=True) as caught:  # the warning is what this loop counts; print it short
+            warnings.simplefilter("always")
+            blank = probability_gradients(model, pair, c).flatten(1).abs().amax(dim=1) == 0
+        warned = any("gradient is zero everywhere" in str(w.message) for w in caught)
         print(f"     {CLASSES[c]:>6} on 50 images: gradient of p exactly zero (a blank map) on {int(blank.sum()):2d}; "
-              f"largest logit {logits[:, c].max():.1f}")
+              f"largest logit {logits[:, c].max():.1f}; capture warned: {'yes' if warned else 'no'}")
+print("(tinycam.capture warns when a gradient is zero everywhere for an image: its Grad-CAM map would be blank)")
 
 # %% [markdown]
 # On the example image the probability's gradients are the logit's gradients times $\sigma'(y)$, as derived, and

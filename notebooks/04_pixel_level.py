@@ -692,18 +692,21 @@ print(f"(section 5's table of 4 methods x 96 maps took {seconds_for_table:.2f} s
 # 4. take a small step along the sum;
 # 5. go back to 2.
 #
-# Written out in a few lines and compared with `tinycam.pixels.class_model`:
+# Written out in a few lines and compared with `tinycam.pixels.class_model`. Both run on `model64`, the float64 copy
+# of section 1 (`class_model` works in the dtype of the model's parameters): a hundred steps that carry the scores into
+# the thousands amplify float32's rounding, which differs between CPUs, and the printed numbers below would change
+# from one machine to the next.
 
 # %%
 steps, lr, l2 = 100, 0.1, 1e-3
-by_hand = torch.zeros(3, 3, 64, 64)  # one image per class, all optimized together
-one_hot = torch.eye(3)  # row c is the score vector [0, .., 1, .., 0] of class c
+by_hand = torch.zeros(3, 3, 64, 64, dtype=torch.float64)  # one image per class, all optimized together
+one_hot = torch.eye(3, dtype=torch.float64)  # row c is the score vector [0, .., 1, .., 0] of class c
 for step in range(steps):
     canvas = by_hand.clone().requires_grad_(True)
-    class_scores = model(canvas)  # (3 images, 3 classes)
+    class_scores = model64(canvas)  # (3 images, 3 classes)
     (ascent,) = torch.autograd.grad(class_scores, canvas, grad_outputs=one_hot)  # dS_c/dI for image c
     by_hand = (canvas + lr * (ascent - 2 * l2 * canvas)).detach()
-plain_models = pixels.class_model(model, [circle, square, triangle], steps=steps, lr=lr, l2=l2)
+plain_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2)
 relative = ((by_hand - plain_models).abs().max() / plain_models.abs().max()).item()
 print(f"loop by hand vs tinycam.pixels.class_model: max difference / max value = {relative:.1e}")
 
@@ -715,7 +718,7 @@ print(f"loop by hand vs tinycam.pixels.class_model: max difference / max value =
 # Both are options of `class_model`; every run is deterministic from its `seed`.
 
 # %%
-regularized_models = pixels.class_model(model, [circle, square, triangle], steps=steps, lr=lr, l2=l2, jitter=3,
+regularized_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2, jitter=3,
                                         blur_sigma=1.0, blur_every=5, seed=0)
 
 
@@ -740,7 +743,7 @@ real_best = scores.max(dim=0).values  # the highest score of each class over the
 print("class scores S_c of the optimized images (row: the class optimized for; columns: the three scores)")
 for name, found in [("no regularizer", plain_models), ("jitter + blur", regularized_models)]:
     with torch.no_grad():
-        found_scores = model(found)
+        found_scores = model64(found)
     print(f"  {name}  (pixel values from {significant(found.min().item(), 2)} to {significant(found.max().item(), 2)})")
     for c in range(3):
         print(f"    {CLASSES[c] + ' image:':<16}" + "".join(f"  {CLASSES[k]} {significant(v):>7}"

@@ -691,10 +691,13 @@ print(f"closed form: finite everywhere {bool(closed.isfinite().all())}, whatever
 #   better), and Increase in Confidence is how often the confidence goes *up* (higher is better).
 #
 # Here it runs on 90 images (a few seconds). `python -m tinycam study` runs the same study on 1200 images and writes
-# `data/study.md`.
+# `data/study.md`. The small run draws its images with seed 20008 rather than the study's 20000: among those 90, one
+# FC map has its maximum on a plateau of exactly equal values (where the upsampling clamps at the image border) that
+# lies partly on the object and partly on the grass, so the last bit of float32 rounding, which differs between CPUs,
+# decided the pointing game. With seed 20008 the table is the same with torch's vectorized (AVX2) and plain kernels.
 
 # %%
-small_study = study.run_study(n_images=90, seed=study.DEFAULT_SEED)
+small_study = study.run_study(n_images=90, seed=20008)
 print(f"{small_study.n_images} images, instances per size: "
       + ", ".join(f"{n} {name}" for (name, _, _), n in zip(study.SIZE_BUCKETS, small_study.instances)))
 print("a uniform map would give each instance: "

@@ -12,7 +12,9 @@ from tinycam.shapes import make_images
 from tinycam.train import evaluate
 
 RECORD = json.loads((DATA_DIR / "models.json").read_text())
-TOLERANCE = 0.01
+# the shipped weights are fixed, so only a decision that flips on a logit within rounding of 0 can change their
+# scores between CPUs: allow one (1 of 1000 images; a label is 1 of 3000) on top of the 4-decimal rounding
+TOLERANCE = 0.0015
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,8 @@ def test_committed_weights_reach_recorded_accuracy(named_model, held_out):
     name, model = named_model
     with torch.inference_mode():
         scores = evaluate(model, held_out.images, held_out.labels)
-    assert scores["label_accuracy"] >= RECORD[name]["label_accuracy"] - TOLERANCE
-    assert scores["exact_match"] >= RECORD[name]["exact_match"] - TOLERANCE
+    assert abs(scores["label_accuracy"] - RECORD[name]["label_accuracy"]) <= TOLERANCE
+    assert abs(scores["exact_match"] - RECORD[name]["exact_match"]) <= TOLERANCE
 
 
 def test_loaded_model_is_float32_eval_and_outputs_one_logit_per_class(named_model):

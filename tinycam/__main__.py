@@ -6,7 +6,7 @@ import sys
 # command -> (module with a `main(argv)` function, one-line help)
 COMMANDS = {
     "lecture": ("tinycam.course.lecture", "print the handwritten Grad-CAM worked example step by step"),
-    "train": ("tinycam.train", "train the two tiny CNNs on the shapes world and write their weights to data/"),
+    "train": ("tinycam.train", "train the two tiny CNNs on the shapes world; weights to trained/ (see --replace)"),
     "bench": ("tinycam.course.bench", "time and memory of an explanation, as ratios to one inference pass"),
     "release": ("tinycam.course.release", "write the student copies of the notebooks (solutions removed) to notebooks/student/"),
     "grade": ("tinycam.course.grading", "grade notebooks on hidden cases: points per exercise, as text, JSON or CSV"),

@@ -31,6 +31,8 @@ The committed weights were trained (`python -m tinycam train`) with a BatchNorm 
 folded into that conv (`fold_batchnorm`): in eval mode this is exact, and the shipped models are plain conv/ReLU/pool.
 """
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -136,13 +138,14 @@ def fold_batchnorm(model):
 
 def weights_path(name, folder=None):
     """Where the trained weights of model `name` live: `data/<name>_model.pt` unless another folder is given."""
-    return (DATA_DIR if folder is None else folder) / f"{name}_model.pt"
+    return (DATA_DIR if folder is None else Path(folder)) / f"{name}_model.pt"
 
 
-def load_model(name, device="cpu"):
-    """The trained model `name` ("gap" or "fc") with its committed weights, in eval mode, float32."""
+def load_model(name, device="cpu", folder=None):
+    """The trained model `name` ("gap" or "fc") in eval mode, float32: the committed weights of `data/`, or those
+    that `python -m tinycam train --out FOLDER` wrote to `folder`."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     model = MODELS[name]()
-    model.load_state_dict(torch.load(weights_path(name), map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(weights_path(name, folder), map_location="cpu", weights_only=True))
     return model.to(device=device, dtype=torch.float32).eval()

@@ -5,7 +5,9 @@ turns (every shape stays in its class). GapNet is trained first. FcNet then star
 (`features.0` to `features.8`: transfer learning, as from scratch its fully connected head learns too slowly for this
 one-minute budget) and trains for half as many epochs. Both are trained with BatchNorm, folded into the convs before
 saving, and scored on a held-out set generated with another seed. The weights go to `<out>/gap_model.pt` and
-`<out>/fc_model.pt`, the scores to `<out>/models.json`.
+`<out>/fc_model.pt`, the scores to `<out>/models.json`; `<out>` is `trained/` in the working directory unless given
+(load them with `tinycam.load_model(name, folder=<out>)`). Files that exist are only overwritten with `--replace`, so
+replacing the shipped models in `data/` takes `--out data --replace`.
 """
 
 import argparse
@@ -19,11 +21,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from tinycam import DATA_DIR
 from tinycam.models import MODELS, fold_batchnorm, weights_path
 from tinycam.shapes import make_images
 
 TEST_SEED_OFFSET = 10_000  # the held-out images use seed + TEST_SEED_OFFSET
+DEFAULT_OUT = Path("trained")  # relative to the working directory: a retrained model never lands in data/ by default
 
 
 def evaluate(model, images, labels, batch_size=500):
@@ -89,13 +91,21 @@ def _copy_shared_layers(source, target):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinycam train", description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--out", type=Path, default=DATA_DIR, help="folder for the weights and models.json (default: data/)")
+    add("--out", type=Path, default=DEFAULT_OUT, help="folder for the weights and models.json (default: trained/)")
+    add("--replace", action="store_true",
+        help="overwrite weights and models.json already in --out (--out data --replace replaces the shipped models)")
     add("--epochs", type=int, default=4, help="GapNet's passes over the training images; FcNet gets half (default: 4)")
     add("--seed", type=int, default=0, help="seed of the training images and of torch (default: 0)")
     add("--n-train", type=int, default=6000, help="number of training images (default: 6000)")
     add("--n-test", type=int, default=1000, help="number of held-out images (default: 1000)")
     add("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads (default: all cores)")
     args = parser.parse_args(argv)
+    outputs = [weights_path(name, args.out) for name in MODELS] + [args.out / "models.json"]
+    existing = [str(path) for path in outputs if path.exists()]
+    if existing and not args.replace:
+        them = "it" if len(existing) == 1 else "them"
+        parser.error(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: pass --replace to "
+                     f"overwrite {them}, or choose another --out")
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
