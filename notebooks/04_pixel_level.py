@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 import tinycam
-from tinycam import metrics, pixels
+from tinycam import metrics, pixels, torch_reference
 from tinycam.course import checks
 from tinycam.models import IMAGE_MEAN
 from tinycam.course.plotting import overlay, show_grid, to_numpy
@@ -348,13 +348,16 @@ plt.show()
 # $$G^c_{\text{Guided Grad-CAM}} \;=\; G^c_{\text{guided backprop}} \odot \operatorname{upsample}(L^c_{\text{Grad-CAM}}) .$$
 #
 # Wherever Grad-CAM is zero, the fine detail of guided backprop is erased; where Grad-CAM is high, it is kept.
+# The factor is the Grad-CAM map itself, at its own scale (`normalize=False`): a min-max normalized one would zero
+# the map's weakest pixels even where Grad-CAM is positive. Only the product is normalized, for display.
 # `tinycam.pixels.guided_gradcam` is that product; here it is rebuilt from its two parts:
 
 # %%
 pair_images = images[[pair, pair]]  # the same image twice: one row per class
 pair_targets = torch.tensor([circle, square])
 guided_part = pixels.guided_backprop(model, pair_images, target=pair_targets)  # (2, 3, 64, 64)
-gradcam_part = tinycam.explain(model, pair_images, layer, method="gradcam", target=pair_targets)  # (2, 64, 64)
+gradcam_part = tinycam.explain(model, pair_images, layer, method="gradcam", target=pair_targets,
+                               normalize=False)  # (2, 64, 64), the upsampled ReLU map itself
 product = guided_part * gradcam_part[:, None]  # the Grad-CAM map multiplies each colour channel
 packaged = pixels.guided_gradcam(model, pair_images, layer, target=pair_targets)
 print(f"guided backprop {tuple(guided_part.shape)} x Grad-CAM {tuple(gradcam_part.shape)} -> {tuple(product.shape)}")
@@ -372,7 +375,8 @@ print(f"max |product - tinycam.pixels.guided_gradcam| = {(product - packaged).ab
 pair_saliency = scaled(pixels.saliency(model, pair_images, target=pair_targets))
 pair_guided = scaled(per_pixel(guided_part))
 pair_guided_gradcam = scaled(per_pixel(packaged))
-rows = [[pair_images[r], pair_saliency[r], pair_guided[r], overlay(pair_images[r], gradcam_part[r]),
+gradcam_shown = torch_reference.normalize(gradcam_part)  # [0, 1] for the overlay
+rows = [[pair_images[r], pair_saliency[r], pair_guided[r], overlay(pair_images[r], gradcam_shown[r]),
          pair_guided_gradcam[r]] for r in range(2)]
 figure = show_grid(rows, titles=["image", "gradient saliency", "guided backprop", "Grad-CAM", "Guided Grad-CAM"],
                    row_labels=[f"'{CLASSES[c]}'" for c in pair_targets.tolist()], cmap="gray", size=2.4)
@@ -456,7 +460,8 @@ table_maps = {
     "gradient saliency": pixels.saliency(model, table_images, target=own),
     "guided backprop": per_pixel(table_guided),
     "Grad-CAM": table_gradcam,
-    "Guided Grad-CAM": per_pixel(table_guided * table_gradcam[:, None]),  # the product of section 3
+    "Guided Grad-CAM": per_pixel(table_guided * tinycam.explain(model, table_images, layer, method="gradcam",
+                                                                target=own, normalize=False)[:, None]),  # section 3
 }
 seconds_for_table = time.perf_counter() - start
 
