@@ -1,5 +1,7 @@
 """Pixel-level methods on tiny hand-weighted models whose answers are worked out by hand, plus cross-checks."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -181,6 +183,17 @@ def test_occlusion_takes_numpy_integers_and_rejects_floats_and_bools():
                       ("batch_size", False), ("batch_size", 0), ("stride", np.float64(2))]:
         with pytest.raises(ValueError, match=f"{name} must be"):
             pixels.occlusion(model, x, 0, **{"patch": 3, "stride": 2, name: bad})
+
+
+def test_occlusion_runs_without_tqdm(monkeypatch, capsys):
+    # tqdm belongs to the course, not the library: without it there is no bar, unless one is asked for
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # `import tqdm.auto` now raises ImportError
+    model, x = small_cnn("fc"), images(1)
+    got = pixels.occlusion(model, x, 0, patch=2, stride=2, batch_size=1)  # 25 batches: a bar if tqdm were there
+    torch.testing.assert_close(got, pixels.occlusion(model, x, 0, patch=2, stride=2, progress=False), rtol=1e-12, atol=1e-14)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ImportError, match="progress=True needs tqdm"):
+        pixels.occlusion(model, x, 0, patch=2, stride=2, progress=True)
 
 
 def test_occlusion_in_bfloat16_keeps_the_small_differences():
