@@ -6,8 +6,7 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 """
 
 import contextlib
-import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -137,6 +136,8 @@ def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = 
 
 def _count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
     """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
+    import operator  # here, so that this change stays inside the occlusion part of the module
+
     try:
         number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
@@ -176,19 +177,19 @@ def _window_starts(size: int, patch: int, stride: int) -> list[int]:
 _PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
 
 
-def _batches(n_images: int, batch_size: int, progress: bool | None) -> Iterable[int]:
+def _batches(n_images: int, batch_size: int, progress: bool | None) -> Iterator[int]:
     """The starts of the batches; with a progress bar (stderr) when there are more than 4 batches or progress=True,
     if tqdm is installed (the library does not need it; progress=True without it is an error)."""
     starts = range(0, n_images, batch_size)
     if not (len(starts) > 4 if progress is None else progress):
-        return starts
+        return iter(starts)
     try:
         from tqdm.auto import tqdm
     except ImportError:
         if progress:
             raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
-        return starts
-    return tqdm(starts, desc="occlusion", unit="batch")
+        return iter(starts)
+    return iter(tqdm(starts, desc="occlusion", unit="batch"))
 
 
 def occlusion(
@@ -197,7 +198,7 @@ def occlusion(
     target: Target = None,
     patch: int = 8,
     stride: int = 4,
-    fill: float | Sequence[float] | torch.Tensor = 0.0,
+    fill: float | list[float] | tuple[float, ...] | torch.Tensor = 0.0,
     batch_size: int | None = None,
     progress: bool | None = None,
     output: str | None = None,
