@@ -1,5 +1,8 @@
 """Pixel-level methods on tiny hand-weighted models whose answers are worked out by hand, plus cross-checks."""
 
+import sys
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -82,6 +85,152 @@ def test_occlusion_reports_probability_drops_for_sigmoid_models():
     x = torch.ones(1, 1, 2, 2, dtype=torch.float64)
     got = pixels.occlusion(linear_model(weights, "sigmoid"), x, 0, patch=2, stride=1)
     torch.testing.assert_close(got, torch.full((1, 2, 2), torch.sigmoid(torch.tensor(4.0)).item() - 0.5, dtype=torch.float64))
+
+
+def _occlusion_by_loops(weights, x, patch, stride, fill=0.0):
+    """Occlusion of a linear score S = Σ w·I written out window by window: every window start on the regular grid,
+    plus one flush with the bottom/right edge where the grid does not end there."""
+    height, width = x.shape[-2:]
+
+    def starts(size):
+        regular = list(range(0, size - patch + 1, stride))
+        return regular + ([size - patch] if regular[-1] != size - patch else [])
+
+    total = torch.zeros(x.shape[0], height, width, dtype=x.dtype)
+    count = torch.zeros(height, width, dtype=x.dtype)
+    for top in starts(height):
+        for left in starts(width):
+            window = (slice(None), slice(None), slice(top, top + patch), slice(left, left + patch))
+            change = (weights[0][None] * (x - fill))[window].sum(dim=(1, 2, 3))  # S(I) − S(I with the window filled)
+            total[:, top : top + patch, left : left + patch] += change[:, None, None]
+            count[top : top + patch, left : left + patch] += 1
+    return total / count
+
+
+def test_occlusion_covers_the_border_with_a_last_window_flush_with_the_edge():
+    # one row of 5 pixels, weights [1, 2, 4, 8, 16], patch 2, stride 2: windows at 0 and 2 on the grid, and one at 3
+    # flush with the right edge (it used to be left out, and the last pixel read 0)
+    weights = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0], dtype=torch.float64).reshape(1, 1, 1, 5).repeat(1, 1, 2, 1)
+    weights[0, 0, 1] = 0.0
+    x = torch.ones(1, 1, 2, 5, dtype=torch.float64)
+    got = pixels.occlusion(linear_model(weights), x, 0, patch=2, stride=2)
+    # windows hide 1 + 2 = 3, 4 + 8 = 12 and 8 + 16 = 24; pixel 3 is under the last two: (12 + 24) / 2 = 18
+    torch.testing.assert_close(got, torch.tensor([[3.0, 3.0, 12.0, 18.0, 24.0]] * 2, dtype=torch.float64)[None])
+
+
+@pytest.mark.parametrize(
+    "size, patch, stride",
+    [((5, 7), 2, 2), ((5, 7), 3, 2), ((6, 6), 4, 3), ((7, 5), 3, 3), ((5, 5), 5, 1), ((6, 6), 2, 2), ((6, 6), 3, 1)],
+)
+def test_occlusion_on_a_linear_model_matches_the_window_by_window_formula(size, patch, stride):
+    weights = torch.randn(1, 2, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    x = torch.rand(2, 2, *size, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    got = pixels.occlusion(linear_model(weights), x, 0, patch=patch, stride=stride, fill=0.5)
+    torch.testing.assert_close(got, _occlusion_by_loops(weights, x, patch, stride, 0.5), rtol=1e-12, atol=1e-13)
+    assert bool((got != 0).all())  # every pixel is under a window
+
+
+def test_occlusion_rejects_a_stride_larger_than_the_patch():
+    # windows 1 pixel wide every 4 pixels would never hide the pixels between them, which would read 0, "no effect"
+    model, x = small_cnn("fc"), images(1)
+    with pytest.raises(ValueError, match="stride must be a positive integer at most the patch size 1"):
+        pixels.occlusion(model, x, 0, patch=1, stride=4)
+    assert bool((pixels.occlusion(model, x, 0, patch=4, stride=4) != 0).all())  # stride = patch covers every pixel
+
+
+def test_occlusion_fill_is_a_number_or_one_value_per_channel():
+    weights = torch.randn(1, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    model, x = linear_model(weights), torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    colour = [0.1, 0.5, 0.9]
+    expected = (weights[0] * (x - torch.tensor(colour, dtype=torch.float64).reshape(3, 1, 1))).sum(dim=1)
+    for fill in (colour, tuple(colour), np.array(colour), torch.tensor(colour), torch.tensor(colour).reshape(3, 1, 1)):
+        torch.testing.assert_close(pixels.occlusion(model, x, 0, patch=1, stride=1, fill=fill), expected)
+    expected = (weights[0] * (x - 0.25)).sum(dim=1)
+    for fill in (0.25, np.float32(0.25), torch.tensor(0.25), torch.tensor([0.25] * 3)):
+        torch.testing.assert_close(pixels.occlusion(model, x, 0, patch=1, stride=1, fill=fill), expected)
+
+
+@pytest.mark.parametrize(
+    "fill, message",
+    [
+        (float("nan"), "fill must be finite"),
+        (float("inf"), "fill must be finite"),
+        (torch.tensor([0.0, float("nan"), 0.0]), "fill must be finite"),
+        (1e6, "fill must be finite"),  # overflows float16, the images' dtype in this case
+        ([0.1, 0.2], r"fill must be a number or one value per channel, \(3,\) or \(3, 1, 1\); got shape \(2,\)"),
+        (torch.zeros(3, 1), r"got shape \(3, 1\)"),
+        (torch.zeros(1, 3, 1, 1), r"got shape \(1, 3, 1, 1\)"),
+        (torch.zeros(3, 4, 4), r"got shape \(3, 4, 4\)"),
+        (True, "fill must be a number"),
+        ("grey", "fill must be a number"),
+        (torch.tensor([1, 0, 1], dtype=torch.bool), "fill must be a number"),
+    ],
+)
+def test_occlusion_rejects_a_bad_fill(fill, message):
+    model, x = small_cnn("fc"), images()
+    if isinstance(fill, float) and fill == 1e6:
+        model, x = model.half(), x.half()
+    with pytest.raises(ValueError, match=message):
+        pixels.occlusion(model, x, 0, patch=4, stride=4, fill=fill)
+
+
+def test_occlusion_takes_numpy_integers_and_rejects_floats_and_bools():
+    model, x = small_cnn("fc"), images(2)
+    expected = pixels.occlusion(model, x, 0, patch=3, stride=2, batch_size=5, progress=False)
+    got = pixels.occlusion(model, x, 0, patch=np.int64(3), stride=np.int32(2), batch_size=np.int64(5), progress=False)
+    assert torch.equal(got, expected)
+    for name, bad in [("patch", 3.0), ("patch", True), ("stride", 2.0), ("stride", True), ("batch_size", 5.0),
+                      ("batch_size", False), ("batch_size", 0), ("stride", np.float64(2))]:
+        with pytest.raises(ValueError, match=f"{name} must be"):
+            pixels.occlusion(model, x, 0, **{"patch": 3, "stride": 2, name: bad})
+
+
+def test_occlusion_runs_without_tqdm(monkeypatch, capsys):
+    # tqdm belongs to the course, not the library: without it there is no bar, unless one is asked for
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # `import tqdm.auto` now raises ImportError
+    model, x = small_cnn("fc"), images(1)
+    got = pixels.occlusion(model, x, 0, patch=2, stride=2, batch_size=1)  # 25 batches: a bar if tqdm were there
+    torch.testing.assert_close(got, pixels.occlusion(model, x, 0, patch=2, stride=2, progress=False), rtol=1e-12, atol=1e-14)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ImportError, match="progress=True needs tqdm"):
+        pixels.occlusion(model, x, 0, patch=2, stride=2, progress=True)
+
+
+def test_occlusion_in_bfloat16_keeps_the_small_differences():
+    # A confident linear softmax model (p_c > 0.999), the case where bfloat16 broke: p ≈ 1 is resolved only to 2^-8
+    # there, and every drop used to round to exactly 0. The float64 reference runs the same model on the same
+    # numbers (weights and images rounded to bfloat16 first), so the only difference left is the bfloat16 scores,
+    # each off by at most half an ulp, 2^-8 · |s|. Then s_k − s_c is off by at most 2^-7 · max|s|; with p_c ≈ 1 a
+    # drop is (1 − p_w) − (1 − p) with 1 − p ≈ Σ_k≠c exp(s_k − s_c), so each term moves by a factor of at most
+    # exp(2^-7 · max|s|) ≈ 1 + 2^-7 · max|s|, and the map by at most 2^-7 · max|s| · (its largest value).
+    weights = 0.2 * torch.randn(3, 3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    x = torch.rand(2, 3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    weights, x = weights.bfloat16().double(), x.bfloat16().double()
+    scores = linear_model(weights)(x).detach()
+    assert bool((scores.softmax(dim=1)[:, 0] > 0.999).all())
+    reference = pixels.occlusion(linear_model(weights, "softmax"), x, 0, patch=3, stride=1)
+    got = pixels.occlusion(linear_model(weights, "softmax").bfloat16(), x.bfloat16(), 0, patch=3, stride=1)
+    assert got.dtype == torch.float32
+    bound = 2**-7 * scores.abs().max() * reference.abs().max()
+    assert float((got.double() - reference).abs().max()) <= bound
+    assert float((got == 0).double().mean()) < 0.02  # it used to be all zeros
+
+
+def test_occlusion_default_batch_holds_the_callers_batch_or_a_fixed_number_of_pixels():
+    # batch_size=None: max(B, ⌈2^18 / (H·W)⌉) occluded images per forward pass: the caller's own batch for large
+    # images, at least 2^18 pixels for small ones
+    seen = []
+    model = linear_model(torch.ones(1, 1, 512, 512, dtype=torch.float64))
+    model.register_forward_pre_hook(lambda _module, inputs: seen.append(len(inputs[0])))
+    x = torch.rand(3, 1, 512, 512, dtype=torch.float64)
+    got = pixels.occlusion(model, x, 0, patch=256, stride=256, output="score")
+    assert seen == [3, 3, 3, 3, 3]  # the images, then 4 windows of 3 images each
+    torch.testing.assert_close(got, _occlusion_by_loops(torch.ones(1, 1, 512, 512, dtype=torch.float64), x, 256, 256))
+    seen.clear()
+    small = linear_model(torch.ones(1, 1, 64, 64, dtype=torch.float64))
+    small.register_forward_pre_hook(lambda _module, inputs: seen.append(len(inputs[0])))
+    pixels.occlusion(small, torch.rand(1, 1, 64, 64, dtype=torch.float64), 0, patch=8, stride=4)
+    assert seen == [1, 64, 64, 64, 33]  # 225 windows, 64 images (2^18 pixels) per forward
 
 
 def test_class_model_on_a_linear_score_follows_the_closed_form():

@@ -146,14 +146,72 @@ def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = 
     return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
 
 
+def _count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
+    """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
+    import operator  # here, so that this change stays inside the occlusion part of the module
+
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool) or number < low or (high is not None and number > high):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return number
+
+
+def _fill_value(fill: object, images: torch.Tensor) -> torch.Tensor:
+    """`fill` as a tensor that broadcasts over (C, H, W): a number, or one value per channel, (C,) or (C, 1, 1)."""
+    channels = images.shape[1]
+    wanted = f"a number or one value per channel, ({channels},) or ({channels}, 1, 1)"
+    if isinstance(fill, bool | str | bytes):
+        raise ValueError(f"fill must be {wanted}; got {fill!r}")
+    try:
+        value = torch.as_tensor(fill, device=images.device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"fill must be {wanted}; got {type(fill).__name__}") from error
+    if value.dtype == torch.bool or value.is_complex():
+        raise ValueError(f"fill must be {wanted}; got a {value.dtype} tensor")
+    if value.shape not in ((), (channels,), (channels, 1, 1)):
+        raise ValueError(f"fill must be {wanted}; got shape {tuple(value.shape)}")
+    value = value.to(images.dtype).reshape(-1, 1, 1)
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"fill must be finite (in the images' dtype {images.dtype}), got {fill!r}")
+    return value
+
+
+def _window_starts(size: int, patch: int, stride: int) -> list[int]:
+    """0, stride, 2·stride, ... while the window fits, and a last one flush with the edge (size − patch) when the
+    regular starts do not end there, so every pixel is under at least one window (Captum clips a last window)."""
+    starts = list(range(0, size - patch + 1, stride))
+    return starts if starts[-1] == size - patch else [*starts, size - patch]
+
+
+_PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
+
+
+def _batches(n_images: int, batch_size: int, progress: bool | None) -> Iterator[int]:
+    """The starts of the batches; with a progress bar (stderr) when there are more than 4 batches or progress=True,
+    if tqdm is installed (the library does not need it; progress=True without it is an error)."""
+    starts = range(0, n_images, batch_size)
+    if not (len(starts) > 4 if progress is None else progress):
+        return iter(starts)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if progress:
+            raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
+        return iter(starts)
+    return iter(tqdm(starts, desc="occlusion", unit="batch"))
+
+
 def occlusion(
     model: nn.Module,
     images: torch.Tensor,
     target: Target = None,
     patch: int = 8,
     stride: int = 4,
-    fill: float | torch.Tensor = 0.0,
-    batch_size: int = 256,
+    fill: float | list[float] | tuple[float, ...] | torch.Tensor = 0.0,
+    batch_size: int | None = None,
     progress: bool | None = None,
     output: str | None = None,
 ) -> torch.Tensor:
@@ -161,48 +219,52 @@ def occlusion(
     (Zeiler & Fergus, ECCV 2014, section 4.2). (B, C, H, W) -> (B, H, W); a positive value means hiding that region
     lowers the class probability.
 
-    fill: a number, or one value per channel as a (C, 1, 1) tensor (e.g. the mean colour).
+    Windows start every `stride` pixels (1 ≤ stride ≤ patch), plus one flush with the bottom/right edge where
+    (H − patch) or (W − patch) is not a multiple of `stride`, so every pixel is covered.
+    fill: a number, or one value per channel (e.g. the mean colour) as a (C,) sequence or a (C, 1, 1) tensor; finite.
     output: what p is: "sigmoid", "softmax" or "score" (the raw class score); default `model.output_activation`,
-    else "softmax". Many occluded images go through the model per forward pass (`batch_size` bounds the memory);
-    a progress bar (stderr) appears when there are more than 4 batches, or when progress=True (False: never)."""
+    else "softmax". The map is in the images' dtype, or in float32 for float16/bfloat16 images: p and the drops are
+    computed in float32 there (in half precision most drops round to 0).
+    batch_size: occluded images per forward pass; default max(B, ⌈2^18 / (H·W)⌉): the caller's own batch, so its
+    memory and the floor of (windows + 1) passes of B images, unless the images are small. A progress bar (stderr,
+    with tqdm) appears when there are more than 4 batches, or when progress=True (False: never)."""
     check_images(model, images)
     _probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     batch, _, height, width = images.shape
-    if not (isinstance(patch, int) and 1 <= patch <= min(height, width)):
-        raise ValueError(f"patch must be an integer from 1 to the image size {min(height, width)}, got {patch!r}")
-    if not (isinstance(stride, int) and stride >= 1):
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    tops = torch.arange(0, height - patch + 1, stride, device=images.device)
-    lefts = torch.arange(0, width - patch + 1, stride, device=images.device)
-    rows, cols = torch.arange(height, device=images.device), torch.arange(width, device=images.device)
+    patch = _count("patch", patch, 1, min(height, width), f"an integer from 1 to the image size {min(height, width)}")
+    stride = _count("stride", stride, 1, patch, f"a positive integer at most the patch size {patch} (a larger stride never "
+                    "occludes the pixels between windows)")
+    if batch_size is None:
+        batch_size = max(batch, -(-_PIXELS_PER_FORWARD // (height * width)))
+    batch_size = _count("batch_size", batch_size, what="a positive integer (or None)")
+    fill_value = _fill_value(fill, images)
+    work = torch.promote_types(images.dtype, torch.float32)  # p and the drops: at least float32
+    device = images.device
+    tops = torch.tensor(_window_starts(height, patch, stride), device=device)
+    lefts = torch.tensor(_window_starts(width, patch, stride), device=device)
+    rows, cols = torch.arange(height, device=device), torch.arange(width, device=device)
     inside_rows = (rows >= tops[:, None]) & (rows < tops[:, None] + patch)  # (n_tops, H)
     inside_cols = (cols >= lefts[:, None]) & (cols < lefts[:, None] + patch)  # (n_lefts, W)
-    patches = (inside_rows[:, None, :, None] & inside_cols[None, :, None, :]).flatten(0, 1)  # (P, H, W)
-    counts = patches.sum(dim=0).to(images.dtype)  # how many patches cover each pixel
+    # how many windows cover each pixel (≥ 1): a count along the rows times one along the columns
+    counts = (inside_rows.sum(dim=0)[:, None] * inside_cols.sum(dim=0)[None, :]).to(work)
     first = capture(model, images, None, target, gradients=False)
     targets = first.targets
-    original = _probabilities(model, first.scores, output).gather(1, targets[:, None])[:, 0]  # (B,)
+    original = _probabilities(model, first.scores.to(work), output).gather(1, targets[:, None])[:, 0]  # (B,)
     with torch.no_grad():
-        drops = torch.zeros(batch, height, width, dtype=images.dtype, device=images.device)
-        # every (image, patch) pair, `batch_size` occluded images per forward pass
-        image_of = torch.arange(batch, device=images.device).repeat(len(patches))
-        patch_of = torch.arange(len(patches), device=images.device).repeat_interleave(batch)
-        starts = range(0, len(image_of), batch_size)
-        show = len(starts) > 4 if progress is None else progress
-        if show:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="occlusion", unit="batch")
-        for start in starts:
-            b, p = image_of[start : start + batch_size], patch_of[start : start + batch_size]
-            fill_value = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
-            occluded = torch.where(patches[p][:, None], fill_value, images[b])
+        drops = torch.zeros(batch, height, width, dtype=work, device=device)
+        # every (image, window) pair, window by window, `batch_size` occluded images per forward pass; window p is
+        # the rows of top p // n_lefts times the columns of left p % n_lefts
+        n_pairs = batch * len(tops) * len(lefts)
+        image_of = torch.arange(n_pairs, device=device) % batch
+        window_of = torch.arange(n_pairs, device=device) // batch
+        for start in _batches(n_pairs, batch_size, progress):
+            b, p = image_of[start : start + batch_size], window_of[start : start + batch_size]
+            windows = inside_rows[p // len(lefts), :, None] & inside_cols[p % len(lefts), None, :]  # (n, H, W)
+            occluded = torch.where(windows[:, None], fill_value, images[b])
             scores = capture(model, occluded, None, targets[b], gradients=False).scores
-            probabilities = _probabilities(model, scores, output).gather(1, targets[b][:, None])[:, 0]
-            drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * patches[p])
-    return torch.where(counts > 0, drops / counts.clamp(min=1), 0.0)
+            probabilities = _probabilities(model, scores.to(work), output).gather(1, targets[b][:, None])[:, 0]
+            drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * windows)
+    return drops / counts
 
 
 # ---------------------------------------------------------------------------------------------------------------
