@@ -150,3 +150,19 @@ def test_an_all_zero_map_scores_zero_everywhere_never_nan():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_plateau_equal_up_to_rounding_points_at_the_same_pixel_whichever_bit_is_larger():
+    # the top row is a plateau whose values differ in float32's last bit, the way CPUs' kernels leave them;
+    # the object covers only its right half
+    mask = torch.zeros(1, 2, 4, dtype=torch.bool)
+    mask[0, 0, 2:] = True
+    hits = []
+    for bump in range(4):
+        maps = torch.full((1, 2, 4), 0.5)
+        maps[0, 0] = 1.0
+        maps[0, 0, bump] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
+        hits.append(bool(metrics.pointing_game(maps, mask)))
+        peaks = metrics.instance_peaks(maps, mask[:, None])
+        assert bool(peaks.all()), bump  # the plateau is a peak, on the object too
+    assert hits == [False] * 4  # the first pixel of the plateau, off the object, every time

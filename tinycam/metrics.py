@@ -44,22 +44,30 @@ def _check(maps: Maps, masks: Maps, mask_ndim: int) -> tuple[torch.Tensor, torch
     return maps, masks.to(device=maps.device, dtype=torch.bool)
 
 
+def _rtol(maps: torch.Tensor) -> float:
+    """Values within rtol · max of each other are equal: max(1e-6, the dtype's eps). 1e-6 is about 8 float32 ulps,
+    the rounding differences that float32 arithmetic (upsampling, scaling) leaves between values that are equal in
+    exact arithmetic, and that differ between CPUs and kernels; in half precision one ulp is the noise floor."""
+    return max(1e-6, torch.finfo(maps.dtype).eps)
+
+
 def _flat(maps: torch.Tensor) -> torch.Tensor:
-    """(B,) bool: max − min ≤ rtol · max (maps are non-negative, so max = max|map|), rtol = max(1e-6, the dtype's eps).
-    1e-6 is about 8 float32 ulps: a constant map that went through float32 arithmetic (upsampling, scaling) keeps
-    rounding differences of that order, which are noise, not a peak; in half precision one ulp is the noise floor.
-    An all-zero map is flat."""
+    """(B,) bool: max − min ≤ rtol · max (maps are non-negative, so max = max|map|): a constant map, up to rounding,
+    has no peak. An all-zero map is flat."""
     flat = maps.flatten(1)
     top = flat.amax(dim=1)
-    rtol = max(1e-6, torch.finfo(maps.dtype).eps)
-    return top - flat.amin(dim=1) <= rtol * top
+    return top - flat.amin(dim=1) <= _rtol(maps) * top
 
 
 def pointing_game(maps: Maps, masks: Maps) -> torch.Tensor:
     """Hit when the map's maximum lies on the class's objects (Zhang et al., ECCV 2016): (B,) bool.
     A flat map (all-zero, or constant: its argmax would be pixel (0, 0)) points nowhere and misses."""
     maps, masks = _check(maps, masks, 3)
-    peak = maps.flatten(1).argmax(dim=1)
+    flat = maps.flatten(1)
+    top = flat.amax(dim=1, keepdim=True)
+    # the maximum: the first pixel (raster order) within rounding of the top, so a plateau of values equal up to the
+    # last bit points at the same pixel on every CPU (a plain argmax would follow the rounding)
+    peak = (flat >= top - _rtol(maps) * top).to(torch.uint8).argmax(dim=1)
     return masks.flatten(1).gather(1, peak[:, None])[:, 0] & ~_flat(maps)
 
 
@@ -91,7 +99,8 @@ def instance_peaks(maps: Maps, instance_masks: Maps, min_height: float = 0.1) ->
     maps, instance_masks = _check(maps, instance_masks, 4)
     pooled = F.max_pool2d(maps[:, None], 3, stride=1, padding=1)[:, 0]
     top = maps.flatten(1).amax(dim=1)[:, None, None]
-    peaks = (maps == pooled) & (maps >= min_height * top) & ~_flat(maps)[:, None, None]
+    # a local maximum up to rounding: a plateau of values equal up to the last bit is a peak wherever it is
+    peaks = (maps >= pooled - _rtol(maps) * top) & (maps >= min_height * top) & ~_flat(maps)[:, None, None]
     return (peaks[:, None] & instance_masks).flatten(2).any(dim=2)
 
 
