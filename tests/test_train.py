@@ -64,3 +64,15 @@ def test_accuracies_agree_across_cpu_kernels_within_the_stated_tolerance(tmp_pat
     for name in MODELS:
         for key in ("label_accuracy", "exact_match"):
             assert abs(default[name][key] - portable[name][key]) <= KERNEL_TOLERANCE, (name, key, default, portable)
+
+
+@pytest.mark.parametrize("argv, message", [(["--epochs", "0"], "--epochs must be at least 1"),
+                                           (["--n-train", "31"], "at least one batch (32 images)"),
+                                           (["--n-test", "0"], "--n-test must be at least 1"),
+                                           (["--threads", "0"], "--threads must be at least 1")])
+def test_bad_arguments_are_one_line_each(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

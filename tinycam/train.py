@@ -24,6 +24,7 @@ from tqdm import tqdm
 from tinycam.models import MODELS, fold_batchnorm, weights_path
 from tinycam.shapes import make_images
 
+BATCH_SIZE = 32
 TEST_SEED_OFFSET = 10_000  # the held-out images use seed + TEST_SEED_OFFSET
 DEFAULT_OUT = Path("trained")  # relative to the working directory: a retrained model never lands in data/ by default
 
@@ -49,7 +50,7 @@ def _augment(x, generator):
     return torch.rot90(x, k, dims=(-2, -1))
 
 
-def train_model(model, images, labels, epochs, seed, lr, batch_size=32, desc="train"):
+def train_model(model, images, labels, epochs, seed, lr, batch_size=BATCH_SIZE, desc="train"):
     """Train `model` in place with Adam and a one-cycle learning-rate schedule; returns it in eval mode.
 
     `seed` fixes the order of the batches and their flips and turns (set `torch.manual_seed` before building the
@@ -100,6 +101,14 @@ def main(argv=None):
     add("--n-test", type=int, default=1000, help="number of held-out images (default: 1000)")
     add("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads (default: all cores)")
     args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.n_train < BATCH_SIZE:
+        parser.error(f"--n-train must be at least one batch ({BATCH_SIZE} images), got {args.n_train}")
+    if args.n_test < 1:
+        parser.error(f"--n-test must be at least 1, got {args.n_test}")
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     outputs = [weights_path(name, args.out) for name in MODELS] + [args.out / "models.json"]
     existing = [str(path) for path in outputs if path.exists()]
     if existing and not args.replace:
