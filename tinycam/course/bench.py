@@ -8,8 +8,15 @@ downloaded) or on the course's tiny CNNs:
 - full graph: what the public CAM libraries do: record the whole graph with the parameters requiring grad, hook the
   layer's activations and gradients, and call `score.backward()`, which also fills every parameter's `.grad`.
 
-Memory is the bytes autograd saves for the backward pass (the extra memory an explanation holds beyond inference),
-counted with `torch.autograd.graph.saved_tensors_hooks`, so it is the same measure on CPU and GPU; on CUDA the peak
+`--peers` measures tinycam against the libraries users pick instead, Captum and TorchCAM (pinned in
+requirements-bench.txt, optional; pytorch-grad-cam needs a torchvision that loads with this torch, see there), on a
+ResNet-18 and a ResNet-50 layout: Grad-CAM, Grad-CAM++, saliency, guided backprop, Guided Grad-CAM and occlusion
+where a library has the method, in one interleaved run; time and peak memory as ratios to inference, and the largest
+difference of each library's map from tinycam's, with one line saying why they differ. Without any peer installed
+it measures tinycam alone, prints how to install them, and exits 0.
+
+Memory (the default mode) is the bytes autograd saves for the backward pass (the extra memory an explanation holds
+beyond inference), counted with `torch.autograd.graph.saved_tensors_hooks`, so it is the same measure on CPU and GPU; on CUDA the peak
 allocated memory is printed too.
 """
 
