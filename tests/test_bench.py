@@ -37,3 +37,110 @@ def test_run_methods_times_every_method():
     figures = bench.run_methods(model, torch.rand(1, 3, 32, 32), "layer4", repeats=1, out=lines.append)
     assert set(figures) == {"inference", *METHODS}  # ResNet18 ends in avgpool + fc: CAM applies
     assert [line.split()[0] for line in lines[1:]] == ["inference", *METHODS]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `bench --peers`: tinycam against Captum and TorchCAM (optional: requirements-bench.txt), whichever are installed
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def _peers_table(monkeypatch=None, no_peers=False, methods=bench.PEER_METHODS):
+    if no_peers:
+        monkeypatch.setattr(bench, "installed_peers", lambda: ({}, dict(bench.LEFT_OUT)))
+    torch.manual_seed(0)
+    model = bench.ResNet18(n_classes=5).eval()
+    lines = []
+    rows = bench.run_peers(model, torch.rand(1, 3, 64, 64), "layer4", repeats=1, out=lines.append, progress=False,
+                           methods=methods)
+    return rows, lines
+
+
+@pytest.fixture(scope="module")
+def peers_table():
+    return _peers_table()
+
+
+def test_peers_table_has_a_row_per_method_and_installed_peer(peers_table):
+    rows, lines = peers_table
+    found, _ = bench.installed_peers()
+    has = {"captum": {"gradcam", "saliency", "guided-backprop", "guided-gradcam", "occlusion"},
+           "torchcam": {"gradcam", "gradcam++"}}
+    expected = [("inference", "")]
+    for method in bench.PEER_METHODS:
+        expected += [(method, "tinycam")] + [(method, lib) for lib in bench.PEERS if lib in found and method in has[lib]]
+    assert [(row["method"], row["library"]) for row in rows] == expected
+    table = [line.split()[:2] for line in lines if line.split()[0] in {"inference", *bench.PEER_METHODS}
+             and not line.startswith(" ")]  # the table's rows, not the notes below it
+    assert table == [[method, library or "-"] for method, library in expected]
+    base = rows[0]
+    for row in rows:
+        for ratio in (row["seconds"] / base["seconds"], row["peak_bytes"] / base["peak_bytes"]):
+            assert math.isfinite(ratio) and ratio > 0, row
+    # every peer row has its difference and its one-line explanation
+    for row in rows[1:]:
+        if row["library"] != "tinycam":
+            assert 0 <= row["max_diff"] <= 1
+            assert any(line.startswith(f"  {row['method']} / {row['library']}: ") for line in lines)
+    assert any(line.startswith("not measured: pytorch-grad-cam: ") for line in lines)
+
+
+def _diff(rows, method, library):
+    return next(row["max_diff"] for row in rows if (row["method"], row["library"]) == (method, library))
+
+
+def test_captum_agrees_with_tinycam_where_the_equations_are_the_same(peers_table):
+    pytest.importorskip("captum")
+    rows, _ = peers_table
+    for method in ("gradcam", "saliency", "guided-backprop", "occlusion"):
+        assert _diff(rows, method, "captum") < 1e-5, method  # same equation, same (bilinear) upsampling
+
+
+def test_torchcam_gradcam_agrees_and_its_gradcampp_alpha_bug_shows(peers_table):
+    pytest.importorskip("torchcam")
+    from torchcam.methods import GradCAMpp
+
+    from tinycam import torch_reference as T
+
+    rows, _ = peers_table
+    assert _diff(rows, "gradcam", "torchcam") < 1e-5
+    assert _diff(rows, "gradcam++", "torchcam") > 1e-3
+    # the note's explanation, checked: TorchCAM's Grad-CAM++ is the map of the weights Σ g²·ReLU(g) (α never divided),
+    # min-max normalized with its +1e-8 (visible here: those weights are tiny)
+    torch.manual_seed(0)
+    model = bench.ResNet18(n_classes=5).eval()
+    images = torch.rand(2, 3, 64, 64)
+    acts, grads, _, targets = tinycam.capture(model, images, "layer4")
+    assert grads is not None
+    undivided = T.localization_map((grads.square() * grads.relu()).sum(dim=(-2, -1)), acts)
+    low = undivided.flatten(1).amin(1)[:, None, None]
+    undivided = (undivided - low) / ((undivided - low).flatten(1).amax(1)[:, None, None] + 1e-8)
+    with GradCAMpp(model, "layer4") as extractor:
+        (theirs,) = extractor(class_idx=targets.tolist(), scores=model(images))
+    torch.testing.assert_close(theirs, undivided, rtol=0, atol=1e-5)
+    assert (theirs - T.normalize(T.gradcampp(acts, grads))).abs().max() > 1e-3  # and not Grad-CAM++'s map
+
+
+def test_without_peers_the_table_is_tinycam_alone_with_the_install_hint(monkeypatch):
+    rows, lines = _peers_table(monkeypatch, no_peers=True, methods=["gradcam", "occlusion"])
+    assert [(row["method"], row["library"]) for row in rows] == [
+        ("inference", ""), ("gradcam", "tinycam"), ("occlusion", "tinycam")]
+    assert lines[-1] == f"no peer library is installed; to measure tinycam against them: {bench.INSTALL_HINT}"
+    assert not any("why the maps differ" in line for line in lines)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "nonsense"], "--device"),
+    (["--batch", "0"], "--batch must be a positive number of images, got 0"),
+    (["--batch", "-2"], "--batch must be a positive number of images, got -2"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+    (["--size", "32"], "--size 32 is too small for resnet18: its layer4 maps would be 1x1"),
+    (["--size", "0", "--peers"], "--size must be a positive image side"),
+])
+def test_bench_arguments_are_checked_first_one_line_each(capsys, argv, message):
+    assert bench.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and message in captured.err and "Traceback" not in captured.err

@@ -8,13 +8,25 @@ downloaded) or on the course's tiny CNNs:
 - full graph: what the public CAM libraries do: record the whole graph with the parameters requiring grad, hook the
   layer's activations and gradients, and call `score.backward()`, which also fills every parameter's `.grad`.
 
-Memory is the bytes autograd saves for the backward pass (the extra memory an explanation holds beyond inference),
-counted with `torch.autograd.graph.saved_tensors_hooks`, so it is the same measure on CPU and GPU; on CUDA the peak
+`--peers` measures tinycam against the libraries users pick instead, Captum and TorchCAM (pinned in
+requirements-bench.txt, optional; pytorch-grad-cam needs a torchvision that loads with this torch, see there), on a
+ResNet-18 and a ResNet-50 layout: Grad-CAM, Grad-CAM++, saliency, guided backprop, Guided Grad-CAM and occlusion
+where a library has the method, in one interleaved run; time and peak memory as ratios to inference, and the largest
+difference of each library's map from tinycam's, with one line saying why they differ. Without any peer installed
+it measures tinycam alone, prints how to install them, and exits 0.
+
+Memory (the default mode) is the bytes autograd saves for the backward pass (the extra memory an explanation holds
+beyond inference), counted with `torch.autograd.graph.saved_tensors_hooks`, so it is the same measure on CPU and GPU; on CUDA the peak
 allocated memory is printed too.
 """
 
 import argparse
+import contextlib
+import os
+import sys
 import time
+import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,12 +36,17 @@ from tinycam import torch_reference
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, c_in, c_out, stride):
+    """torchvision's BasicBlock: two 3×3 convolutions and the identity (or a 1×1 projection) added."""
+
+    expansion = 1
+
+    def __init__(self, c_in, width, stride):
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
+        c_out = width * self.expansion
+        self.conv1 = nn.Conv2d(c_in, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(width, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
@@ -42,21 +59,52 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet18(nn.Module):
-    """torchvision's resnet18 layout (stem, layer1..layer4 of two BasicBlocks, avgpool, fc), random weights."""
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck (ResNet v1.5: the stride on the 3×3 convolution): 1×1 down, 3×3, 1×1 up to 4× width."""
 
-    def __init__(self, n_classes=1000):
+    expansion = 4
+
+    def __init__(self, c_in, width, stride):
+        super().__init__()
+        c_out = width * self.expansion
+        self.conv1 = nn.Conv2d(c_in, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, c_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet layout (stem, layer1..layer4, avgpool, fc; the same module names, so a torchvision
+    state_dict loads), random weights: nothing is downloaded."""
+
+    def __init__(self, block, blocks, n_classes=1000):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        widths = [64, 128, 256, 512]
-        for i, (c_in, c_out) in enumerate(zip([64] + widths[:-1], widths), 1):
+        c_in = 64
+        for i, (width, count) in enumerate(zip([64, 128, 256, 512], blocks), 1):
             stride = 1 if i == 1 else 2
-            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            layers = [block(c_in, width, stride)]
+            c_in = width * block.expansion
+            layers += [block(c_in, width, 1) for _ in range(count - 1)]
+            setattr(self, f"layer{i}", nn.Sequential(*layers))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, n_classes)
+        self.fc = nn.Linear(c_in, n_classes)
         self.layer1: nn.Sequential
         self.layer2: nn.Sequential
         self.layer3: nn.Sequential
@@ -66,6 +114,28 @@ class ResNet18(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class ResNet18(ResNet):
+    """torchvision's resnet18 layout: layer1..layer4 of two BasicBlocks each, 512 channels into fc."""
+
+    def __init__(self, n_classes=1000):
+        super().__init__(BasicBlock, [2, 2, 2, 2], n_classes)
+
+
+class ResNet50(ResNet):
+    """torchvision's resnet50 layout: layer1..layer4 of 3, 4, 6 and 3 Bottlenecks, 2048 channels into fc."""
+
+    def __init__(self, n_classes=1000):
+        super().__init__(Bottleneck, [3, 4, 6, 3], n_classes)
+
+
+def resnet_map_side(size):
+    """The side of layer4's feature maps for a size×size input: the stem halves twice, layer2..4 halve once each
+    (3×3 or 7×7 kernels, padded: side → (side − 1) // 2 + 1)."""
+    for _ in range(5):
+        size = (size - 1) // 2 + 1
+    return size
 
 
 def full_graph_gradcam(model, images, layer, target):
@@ -187,28 +257,300 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
     return figures
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# `--peers`: tinycam measured against the libraries users pick instead (requirements-bench.txt)
+
+PEERS = {"captum": "captum", "torchcam": "torchcam"}  # library -> import name
+# pytorch-grad-cam (grad-cam on PyPI, import name pytorch_grad_cam) is left out: it imports torchvision at import time,
+# and the only torchvision built for torch 2.13.0 on PyPI (0.28.0) is a CUDA build that fails to load with the CPU torch.
+LEFT_OUT = {"pytorch-grad-cam": "imports torchvision at import time, and no torchvision on PyPI loads with the CPU torch"}
+INSTALL_HINT = "pip install -r requirements-bench.txt"
+PEER_METHODS = ["gradcam", "gradcam++", "saliency", "guided-backprop", "guided-gradcam", "occlusion"]
+
+# why a peer's map differs from tinycam's, one line per (method, library); what the Δ column measures is in the header
+NOTES = {
+    ("gradcam", "captum"): "LayerGradCam + LayerAttribution.interpolate(mode='bilinear'): the same equation; Δ is float rounding",
+    ("gradcam", "torchcam"): "the same equation; TorchCAM min-max normalizes at 7×7 before upsampling, with +1e-8 in the "
+    "denominator, so re-normalizing after upsampling leaves float rounding",
+    ("gradcam++", "torchcam"): "TorchCAM's α division never happens (alpha[mask].div_() divides a copy): its weights are "
+    "Σ g²·ReLU(g), not Σ α·ReLU(g), so small that its +1e-8 in the normalization shows too",
+    ("saliency", "captum"): "Saliency(abs=True), then the max over colour channels (Simonyan et al.): the same gradient",
+    ("guided-backprop", "captum"): "GuidedBackprop: the same guided ReLU rule on every nn.ReLU, reused ReLU modules included",
+    ("guided-gradcam", "captum"): "GuidedGradCam(interpolate_mode='bilinear') multiplies by the raw ReLU map, tinycam by the "
+    "min-max normalized one: the same up to scale wherever the map reaches 0",
+    ("occlusion", "captum"): "Occlusion on the raw score (tinycam with output='score'), a window over all channels, "
+    "averaged over the windows covering each pixel: the same",
+}
+
+
+def installed_peers():
+    """{library: version} of the peers that import, and {library: why not} of those that don't."""
+    import importlib
+
+    found, missing = {}, dict(LEFT_OUT)
+    for library, module in PEERS.items():
+        try:
+            found[library] = getattr(importlib.import_module(module), "__version__", "?")
+        except Exception as error:  # an ImportError, or a broken install that raises on import
+            missing[library] = f"not importable ({type(error).__name__}: {error})".splitlines()[0]
+    return found, missing
+
+
+def _peer_maps(library, model, images, layer, targets, patch):
+    """{method: a function returning that library's map at the input's size} for one library."""
+    size = tuple(images.shape[-2:])
+    target_list = targets.tolist()
+    if library == "captum":
+        from captum.attr import GuidedBackprop, GuidedGradCam, LayerAttribution, LayerGradCam, Occlusion, Saliency
+
+        module = dict(model.named_modules())[layer]
+        per_eval = max(1, 256 // len(images))  # about as many occluded images per forward pass as tinycam's 256
+
+        def gradcam():
+            raw = LayerGradCam(model, module).attribute(images, target=target_list, relu_attributions=True)
+            return LayerAttribution.interpolate(raw, size, interpolate_mode="bilinear")[:, 0]
+
+        return {
+            "gradcam": gradcam,
+            "saliency": lambda: Saliency(model).attribute(images, target=target_list, abs=True).amax(dim=1),
+            "guided-backprop": lambda: GuidedBackprop(model).attribute(images, target=target_list),
+            "guided-gradcam": lambda: GuidedGradCam(model, module).attribute(
+                images, target=target_list, interpolate_mode="bilinear"),
+            "occlusion": lambda: Occlusion(model).attribute(
+                images, sliding_window_shapes=(images.shape[1], patch, patch), strides=(images.shape[1], patch, patch),
+                baselines=0.0, target=target_list, perturbations_per_eval=per_eval)[:, 0],
+        }
+    if library == "torchcam":
+        from torchcam.methods import GradCAM, GradCAMpp
+
+        def torchcam_map(extractor_class):
+            def run_it():
+                with extractor_class(model, layer, input_shape=tuple(images.shape[1:])) as extractor:
+                    scores = model(images)
+                    (low,) = extractor(class_idx=target_list, scores=scores)
+                return torch_reference.upsample(low, size)
+            return run_it
+
+        return {"gradcam": torchcam_map(GradCAM), "gradcam++": torchcam_map(GradCAMpp)}
+    raise ValueError(f"unknown peer library {library!r}")
+
+
+def _normalized(maps):
+    """Min-max per image over all channels and pixels, as `tinycam.explain` does: (B, ...) -> (B, ...) in [0, 1]."""
+    flat = maps.detach().reshape(maps.shape[0], 1, -1).to(torch.float64)
+    return torch_reference.normalize(flat).reshape(maps.shape)
+
+
+def _peak_bytes(fn, device):
+    """The most bytes torch held at once while fn() ran, beyond what it held before: on CUDA the allocator's peak,
+    on the CPU the running sum of the allocations and frees the torch profiler records (profile_memory=True)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    held = peak = 0
+    for event in events:
+        held += event.nbytes()
+        peak = max(peak, held)
+    return peak
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (the profiler's C++ start/stop lines) while the block runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+
+def run_peers(model, images, layer, repeats=5, out=print, progress=True, libraries=None, methods=PEER_METHODS):
+    """tinycam and every installed peer on the same model, batch and targets, in one interleaved run: each repeat
+    times every implementation once, in an order rotated by one each repeat, so a drift in the machine's load hits
+    them all alike. Prints the table (tinycam's rows alone, and how to install the peers, when none is installed)
+    and returns its rows as dicts: method, library, seconds, peak_bytes, and max_diff for a peer."""
+    with warnings.catch_warnings():  # Captum warns, on every call, that it sets hooks and makes the input require grad
+        warnings.filterwarnings("ignore", category=UserWarning, module="captum")
+        return _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
+
+
+def _run_peers(model, images, layer, repeats, out, progress, libraries, methods):
+    device = images.device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    found, missing = installed_peers()
+    libraries = list(found) if libraries is None else libraries
+    patch = max(1, images.shape[-1] // 4)  # occlusion: 4×4 windows of a quarter of the side, stride the same
+    with torch.no_grad():
+        targets = model(images).argmax(dim=1)  # each image's predicted class, the same for every library
+
+    def inference():
+        with torch.inference_mode():
+            model(images)
+
+    def ours(method):
+        options = dict(patch=patch, stride=patch, progress=False, output="score") if method == "occlusion" else {}
+        return lambda: tinycam.explain(model, images, layer, method, target=targets, **options)
+
+    rows: list[dict[str, Any]] = [{"method": "inference", "library": "", "run": inference}]
+    for method in methods:
+        rows.append({"method": method, "library": "tinycam", "run": ours(method)})
+        for library in libraries:
+            peer = _peer_maps(library, model, images, layer, targets, patch)
+            if method in peer:
+                rows.append({"method": method, "library": library, "run": peer[method]})
+
+    steps = len(rows) * (repeats + 2)  # a warm-up and a memory pass, then the timed repeats
+    bar = _progress(steps, progress)
+    reference = {}
+    for row in rows:  # warm-up: each map once, compared with tinycam's
+        result = row["run"]()
+        sync()
+        bar.update()
+        if row["library"] == "tinycam":
+            reference[row["method"]] = _normalized(result)
+        elif row["library"]:
+            row["max_diff"] = float((_normalized(result) - reference[row["method"]]).abs().max())
+    for row in rows:
+        row["peak_bytes"] = _peak_bytes(row["run"], device)
+        bar.update()
+    times: dict[int, list[float]] = {id(row): [] for row in rows}
+    for repeat in range(repeats):
+        shift = repeat % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            start = time.perf_counter()
+            row["run"]()
+            sync()
+            times[id(row)].append(time.perf_counter() - start)
+            bar.update()
+    bar.close()
+    for row in rows:
+        row["seconds"] = sorted(times[id(row)])[len(times[id(row)]) // 2]  # the median
+        del row["run"]
+
+    base = rows[0]
+    out("time: median of the repeats, x inference = / one inference pass (torch.inference_mode) timed in the same run")
+    memory = "the CUDA allocator's peak" if device.type == "cuda" else "the peak of torch's CPU allocations (profiler)"
+    out(f"peak: the most memory held at once during the call beyond what was held before ({memory}), x inference likewise")
+    out("max |Δ|: the largest difference from tinycam's map, both upsampled bilinearly to the input if coarser and "
+        "min-max normalized per image")
+    out(f"{'method':<16} {'library':<9} {'time':>10} {'x inference':>12} {'peak MB':>8} {'x inference':>12} {'max |Δ|':>9}")
+    for row in rows:
+        diff = f"{row['max_diff']:9.1e}" if "max_diff" in row else f"{'':>9}"
+        out(f"{row['method']:<16} {row['library'] or '-':<9} {row['seconds'] * 1e3:8.1f}ms "
+            f"{row['seconds'] / base['seconds']:12.2f} {row['peak_bytes'] / 2**20:8.1f} "
+            f"{row['peak_bytes'] / max(base['peak_bytes'], 1):12.2f} {diff}".rstrip())
+    peers_shown = [(row["method"], row["library"]) for row in rows if "max_diff" in row]
+    if peers_shown:
+        out("why the maps differ:")
+        for method, library in peers_shown:
+            out(f"  {method} / {library}: {NOTES[method, library]}")
+    for library, why in missing.items():
+        out(f"not measured: {library}: {why}")
+    if not found:
+        out(f"no peer library is installed; to measure tinycam against them: {INSTALL_HINT}")
+    return rows
+
+
+def _progress(total, enabled):
+    """A tqdm bar on stderr (a stand-in with the same two methods when disabled)."""
+    if enabled:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc="bench", unit="call", file=sys.stderr, leave=False)
+
+    class _Silent:
+        def update(self, n=1):
+            pass
+
+        def close(self):
+            pass
+
+    return _Silent()
+
+
+def _check_args(args):
+    """The first thing wrong with bench's arguments, as one line, or None."""
+    if args.batch < 1:
+        return f"--batch must be a positive number of images, got {args.batch}"
+    if args.repeats < 1:
+        return f"--repeats must be at least 1 (the median of that many timed calls), got {args.repeats}"
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        return f"--device {args.device!r} is not a device torch knows (try cpu or cuda)"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = "was built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        return f"--device {args.device}: this torch ({torch.__version__}) {build}; use --device cpu"
+    if device.type not in ("cpu", "cuda"):
+        return f"--device {args.device}: bench runs on cpu or cuda"
+    if args.size < 1:
+        return f"--size must be a positive image side in pixels, got {args.size}"
+    for model in args.models:
+        if model.startswith("resnet") and resnet_map_side(args.size) < 2:
+            smallest = next(side for side in range(1, 100) if resnet_map_side(side) >= 2)
+            return (f"--size {args.size} is too small for {model}: its layer4 maps would be "
+                    f"{resnet_map_side(args.size)}x{resnet_map_side(args.size)} (a one-pixel map upsamples to a "
+                    f"constant); use --size {smallest} or more (224 is ImageNet's)")
+    return None
+
+
+def _model(name, size):
+    """(model, layer, image side) for a --model name: the ResNets built here, or the course's tiny CNNs."""
+    if name == "resnet18":
+        return ResNet18().eval(), "layer4", size
+    if name == "resnet50":
+        return ResNet50().eval(), "layer4", size
+    model = tinycam.load_model(name)
+    return model, model.last_conv, 64
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinycam bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=["resnet18", "gap", "fc"], default="resnet18")
+    parser.add_argument("--model", choices=["resnet18", "resnet50", "gap", "fc"], default=None,
+                        help="the network (default resnet18; with --peers resnet18, then resnet50)")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224, help="image side for resnet18 (the tiny CNNs use 64)")
+    parser.add_argument("--size", type=int, default=224, help="image side for the ResNets (the tiny CNNs use 64)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--methods", action="store_true", help="time every explain method instead (ratios to inference)")
+    parser.add_argument("--peers", action="store_true",
+                        help=f"tinycam against Captum and TorchCAM, time, memory and maps ({INSTALL_HINT})")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    if args.model == "resnet18":
-        model, layer, size = ResNet18().eval(), "layer4", args.size
-    else:
-        model = tinycam.load_model(args.model)
-        layer, size = model.last_conv, 64
-    model = model.to(args.device)
-    images = torch.rand(args.batch, 3, size, size, device=args.device)
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(f"{args.model}, batch {args.batch} of {size}x{size}, layer {layer!r}, on {device}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    if args.methods:
-        run_methods(model, images, layer, args.repeats)
-    else:
-        run(model, images, layer, args.repeats)
+    default = ["resnet18", "resnet50"] if args.peers else ["resnet18"]
+    args.models = [args.model] if args.model else default
+    problem = _check_args(args)
+    if problem:
+        print(f"python -m tinycam bench: error: {problem}", file=sys.stderr)
+        return 2
+    for name in args.models:
+        torch.manual_seed(0)
+        model, layer, size = _model(name, args.size)
+        model = model.to(args.device)
+        images = torch.rand(args.batch, 3, size, size, device=args.device)
+        device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+        print(f"{name}, batch {args.batch} of {size}x{size}, layer {layer!r}, on {device}, "
+              f"{torch.get_num_threads()} threads, torch {torch.__version__}, median of {args.repeats}")
+        if args.peers:
+            run_peers(model, images, layer, args.repeats)
+        elif args.methods:
+            run_methods(model, images, layer, args.repeats)
+        else:
+            run(model, images, layer, args.repeats)
+        if name != args.models[-1]:
+            print()
     return 0
