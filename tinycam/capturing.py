@@ -30,6 +30,7 @@ __all__ = [
     "Target",
     "capture",
     "check_images",
+    "all_finite",
     "class_indices",
     "eval_mode",
     "exclusive",
@@ -54,6 +55,12 @@ class Capture(NamedTuple):
 # checking what the user passed
 
 
+def all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of x is finite, in one host sync: a finite sum settles it (a NaN or inf makes the sum
+    non-finite); only a non-finite sum, which finite values can reach by overflowing, needs the value-by-value test."""
+    return bool(x.sum().isfinite()) or bool(torch.isfinite(x).all())
+
+
 def check_images(model: nn.Module, images: torch.Tensor) -> None:
     """Raise a clear error unless `images` is a finite floating-point (B, C, H, W) tensor on the model's device and
     dtype, and gradients can be recorded (not under `torch.inference_mode()`)."""
@@ -76,7 +83,7 @@ def check_images(model: nn.Module, images: torch.Tensor) -> None:
         raise ValueError(
             f"images are {images.dtype} but the model's parameters are {param.dtype}; use images.to({param.dtype})"
         )
-    if not bool(torch.isfinite(images).all()):
+    if not all_finite(images):
         raise ValueError("images contain NaN or inf values; every pixel must be finite")
     if torch.is_inference_mode_enabled():
         raise RuntimeError("explanations need gradients: call this outside `with torch.inference_mode():`")
@@ -88,7 +95,12 @@ def resolve_layer(model: nn.Module, layer: Layer) -> nn.Module:
         if not any(module is layer for module in model.modules()):
             raise ValueError("the layer module passed is not part of this model; pass one of its submodules or a name")
         return layer
-    named = dict(model.named_modules(remove_duplicate=False))  # a module registered twice answers to both names
+    if isinstance(layer, str) and layer:
+        try:
+            return model.get_submodule(layer)  # fast, and a module registered twice answers to both names
+        except AttributeError:
+            pass
+    named = dict(model.named_modules(remove_duplicate=False))
     if not isinstance(layer, str) or layer not in named:
         valid = [name for name in named if name]
         shown = ", ".join(repr(n) for n in valid[:40]) + (f", ... ({len(valid)} in all)" if len(valid) > 40 else "")
@@ -163,6 +175,9 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     flag after. The flags are set directly: a `train()` override of the user's model is not run, so nothing else
     it would change (e.g. `requires_grad`) changes."""
     flags = [(module, module.training) for module in model.modules()]
+    if not any(training for _, training in flags):  # already in eval mode, the usual case: nothing to set or restore
+        yield
+        return
     try:
         for module, _ in flags:
             module.training = False
@@ -283,15 +298,16 @@ def capture(
 
 def _check_gradients(grads: torch.Tensor | None) -> None:
     """An error when ∂y/∂A is zero everywhere (every map would be blank), a warning naming the images where it is."""
-    if grads is None or not bool(grads.any()):
+    nonzero = [] if grads is None else (grads.flatten(1) != 0).any(dim=1).tolist()  # one host sync
+    if not any(nonzero):
         raise ValueError(
             "the gradient of the class score with respect to the chosen layer is zero everywhere, so every map would be "
             "blank; choose a layer the score depends on (usually the last convolutional block)"
         )
-    blank = (grads.flatten(1) == 0).all(dim=1)
-    if bool(blank.any()):
+    if not all(nonzero):
+        blank = [i for i, any_nonzero in enumerate(nonzero) if not any_nonzero]
         warnings.warn(
-            f"the gradient is zero everywhere for image(s) {blank.nonzero()[:, 0].tolist()}: their Grad-CAM maps will be "
+            f"the gradient is zero everywhere for image(s) {blank}: their Grad-CAM maps will be "
             "blank (a saturated output, or every ReLU after the layer inactive for that image)",
             stacklevel=3,
         )

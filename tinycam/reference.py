@@ -218,8 +218,9 @@ NOISE_ULPS = 16
 def normalize(m: ArrayLike) -> np.ndarray:
     """(m − min m) / (max m − min m) per map over the last two axes. A constant map, or one whose span is rounding
     noise (≤ NOISE_ULPS · eps · max |m|), becomes all zeros: never NaN, never noise stretched to [0, 1].
-    Computed on m / 2 (exact), so a span of ±1e308 does not overflow."""
-    half = _as_maps(m, "m", min_ndim=2) / 2.0
+    Maps larger than 1 are halved first (exact), so a span of ±1e308 does not overflow."""
+    m = _as_maps(m, "m", min_ndim=2)
+    half = m / np.where(np.abs(m).max(axis=(-2, -1), keepdims=True) > 1.0, 2.0, 1.0)
     low = half.min(axis=(-2, -1), keepdims=True)
     high = half.max(axis=(-2, -1), keepdims=True)
     span = high - low

@@ -17,6 +17,11 @@ from tinycam.reference import NOISE_ULPS
 __all__ = list(reference.__all__)  # the same names as the NumPy reference, one for one (tests compare them)
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Every value finite, in one host sync when they are: a finite sum settles it (see capturing.all_finite)."""
+    return bool(x.sum().isfinite()) or bool(torch.isfinite(x).all())
+
+
 def _as_maps(x: torch.Tensor | ArrayLike, name: str, min_ndim: int = 3) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(x, dtype=torch.float64)
@@ -25,7 +30,7 @@ def _as_maps(x: torch.Tensor | ArrayLike, name: str, min_ndim: int = 3) -> torch
     if x.ndim < min_ndim:
         want = "(..., K, H, W)" if min_ndim == 3 else "(..., H, W)"
         raise ValueError(f"{name} must have shape {want}, got shape {tuple(x.shape)} ({x.ndim} axes)")
-    if not bool(torch.isfinite(x).all()):
+    if not _all_finite(x):
         raise ValueError(f"{name} contains NaN or inf values; check the model's input and output")
     return x
 
@@ -42,7 +47,7 @@ def _same_shape(acts: torch.Tensor, grads: torch.Tensor, name: str = "grads") ->
 
 def _finite(x: torch.Tensor, what: str) -> torch.Tensor:
     """x, or a clear error when a computation overflowed its dtype (finite inputs, infinite result)."""
-    if not bool(torch.isfinite(x).all()):
+    if not _all_finite(x):
         raise ValueError(f"{what} overflows {x.dtype}; rescale the inputs (they are finite but too large)")
     return x
 
@@ -62,7 +67,7 @@ def weighted_combination(weights: torch.Tensor | ArrayLike, acts: torch.Tensor) 
             f"weights must have shape {tuple(acts.shape[:-2])} (one per feature map of acts {tuple(acts.shape)}) "
             f"or {tuple(acts.shape)} (one per activation), got {tuple(weights.shape)}"
         )
-    if not bool(torch.isfinite(weights).all()):
+    if not _all_finite(weights):
         raise ValueError("weights contain NaN or inf values")
     if weights.shape == acts.shape:
         return _finite((weights * acts).sum(dim=-3), "the weighted combination Σ_k w_k A^k")
@@ -149,14 +154,15 @@ def gradcampp(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 
 def normalize(m: torch.Tensor) -> torch.Tensor:
     """(m − min m) / (max m − min m) per map over the last two axes. A constant map, or one whose span is rounding
-    noise (≤ NOISE_ULPS · eps · max |m|, eps of m's dtype), becomes all zeros. Computed on m / 2 (exact)."""
-    half = _as_maps(m, "m", min_ndim=2) / 2
-    flat = half.flatten(-2)
-    low = flat.amin(dim=-1)[..., None, None]
-    high = flat.amax(dim=-1)[..., None, None]
+    noise (≤ NOISE_ULPS · eps · max |m|, eps of m's dtype), becomes all zeros. Maps larger than 1 are halved first
+    (exact), so a span of ±1e308 does not overflow."""
+    m = _as_maps(m, "m", min_ndim=2)
+    low, high = (extreme[..., None, None] for extreme in torch.aminmax(m.flatten(-2), dim=-1))
+    halve = torch.maximum(low.abs(), high.abs()) > 1
+    half, low, high = m / (1 + halve), low / (1 + halve), high / (1 + halve)
     span = high - low
     signal = span > NOISE_ULPS * torch.finfo(half.dtype).eps * torch.maximum(low.abs(), high.abs())
-    return torch.where(signal, (half - low) / torch.where(signal, span, torch.ones_like(span)), 0.0)
+    return ((half - low) / torch.where(signal, span, torch.ones_like(span))).mul_(signal)
 
 
 def upsample(m: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
