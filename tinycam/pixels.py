@@ -38,16 +38,9 @@ def saliency(model: nn.Module, images: torch.Tensor, target: Target = None) -> t
 # guided backprop
 
 
-class _PositiveGradient(torch.autograd.Function):
-    """Identity forward; backward keeps only the positive part of the incoming gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.clamp(min=0)
+def _positive(grad: torch.Tensor) -> torch.Tensor:
+    """The guided rule's clamp: only the positive part of the gradient reaching a ReLU's output passes."""
+    return grad.clamp(min=0)
 
 
 _RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
@@ -86,7 +79,8 @@ def _guided_relus(model: nn.Module) -> Iterator[_StrayReluDetector]:
 
     def leave(_module, _inputs, output):
         detector.inside_module -= 1
-        return _PositiveGradient.apply(output)
+        if output.requires_grad:  # a hook on the output's gradient: no copy of the activation is made
+            output.register_hook(_positive)
 
     try:
         for relu in relus:
