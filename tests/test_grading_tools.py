@@ -257,11 +257,13 @@ def test_reaching_for_the_interpreters_machinery_is_flagged_in_any_cell():
     nb = _notebook(
         "import numpy as np",
         "import sys\nanswer = sys.modules['tinycam.course.checks']",
+        "import os\nos._exit(0)",
         ("def gradcam_weights(grads):\n    import importlib\n    f = sys._getframe(1)\n"
          "    return globals()['x'], open('/proc/self/maps'), gc.get_objects(), inspect.stack()", ["exercise"]))
     reasons = [(f.exercise, f.reason) for f in flags.notebook_flags(nb)[0]]
     assert reasons == [
         ("", "the cell starting `import sys` reaches for the interpreter's machinery: `sys.modules`"),
+        ("", "the cell starting `import os` reaches for the interpreter's machinery: `os._exit`"),
         ("gradcam_weights", "`gradcam_weights` reaches for the interpreter's machinery: `import importlib`"),
         ("gradcam_weights", "`gradcam_weights` reaches for the interpreter's machinery: `sys._getframe`"),
         ("gradcam_weights", "`gradcam_weights` reaches for the interpreter's machinery: `globals`"),

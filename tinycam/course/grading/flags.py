@@ -4,7 +4,7 @@ run, and a flag changes no points.
 
 - **reaches for**: an exercise cell that imports or names the course's code (`tinycam`, `checks`), or any code cell
   that reaches for the interpreter's machinery (`sys.modules`, `__import__`, `importlib`, `builtins`, `globals()`,
-  `gc.get_objects`, `inspect.stack`, `sys._getframe`, `exec`/`eval`, a `/proc` path, ...);
+  `gc.get_objects`, `inspect.stack`, `sys._getframe`, `exec`/`eval`, `os._exit`, a `/proc` path, ...);
 - **nearly identical**: an exercise's function whose syntax tree, with names and constants renamed canonically and
   docstrings, comments and annotations dropped, matches the reference function of the same name (`tinycam/reference.py`,
   `tinycam/torch_reference.py`, `tinycam/conv.py`; `NAME_torch` is compared with `NAME`) or another submission's
@@ -27,7 +27,7 @@ _COURSE = {"tinycam", "checks"}  # in an exercise cell: the course's own code
 _MACHINERY_NAMES = {"__import__", "__builtins__", "importlib", "builtins", "globals", "exec", "eval", "compile"}
 _MACHINERY_MODULES = {"importlib", "builtins", "gc", "inspect", "ctypes"}
 _MACHINERY_ATTRIBUTES = {("sys", "modules"), ("sys", "_getframe"), ("gc", "get_objects"), ("gc", "get_referrers"),
-                         ("inspect", "stack"), ("inspect", "currentframe")}
+                         ("inspect", "stack"), ("inspect", "currentframe"), ("os", "_exit"), ("os", "kill")}
 _DUNDERS = {"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__", "__import__"}
 
 

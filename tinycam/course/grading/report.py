@@ -46,7 +46,7 @@ def format_summary(results):
     width = max(len(f"{r.score}/{r.max_score}") for r in results)
     lines = ["summary"]
     for r in results:
-        marks = ("  could not be graded" if r.error else "") + (f"  ({len(r.flags)} flags)" if r.flags else "")
+        marks = ("  could not be graded" if r.error else "") + (f"  ({len(r.flags)} flag{'s' * (len(r.flags) > 1)})" if r.flags else "")
         lines.append(f"  {f'{r.score}/{r.max_score}':>{width}}  {r.notebook}{marks}")
     failed, flagged = sum(bool(r.error) for r in results), sum(bool(r.flags) for r in results)
     lines.append(f"  {len(results)} notebooks, {failed} could not be graded, {flagged} flagged")
