@@ -1,4 +1,4 @@
-"""`python -m tinycam release [--out DIR]`: write the student copy of every solution notebook.
+"""`python -m tinycam release [--out DIR] [--source DIR]`: write the student copy of every solution notebook.
 
 A solution notebook (`notebooks/NN_name.ipynb`) holds each answer between a `### BEGIN SOLUTION` line and a
 `### END SOLUTION` line. Its student copy (`notebooks/student/NN_name.ipynb` by default)
@@ -102,8 +102,9 @@ def solution_notebooks(source_dir=SOURCE_DIR):
 def release(source_dir=SOURCE_DIR, out_dir=STUDENT_DIR, log=print):
     """Write the student copy of every solution notebook of `source_dir` into `out_dir`; returns the paths.
 
-    Student copies in `out_dir` whose solution notebook no longer exists are removed. Everything is checked before
-    anything is written, so a marker error leaves `out_dir` as it was.
+    Student copies in `out_dir` whose solution notebook no longer exists are removed, and nothing else: only a file
+    that records being the copy of a solution notebook of its own name, and only when `source_dir` has notebooks.
+    Everything is checked before anything is written, so a marker error leaves `out_dir` as it was.
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if out_dir.resolve() == source_dir.resolve():
@@ -143,11 +144,12 @@ def _shown(path):
 
 
 def _is_student_copy(path):
+    """A notebook the release wrote: it records being the copy of the solution notebook of its own name."""
     try:
         nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     except Exception:  # not a notebook we wrote: leave it alone
         return False
-    return "student_copy_of" in nb.metadata.get("tinycam", {})
+    return nb.metadata.get("tinycam", {}).get("student_copy_of") == path.name
 
 
 def main(argv=None):
@@ -160,6 +162,12 @@ def main(argv=None):
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, metavar="DIR",
                         help=f"folder of the solution notebooks (default: {SOURCE_DIR})")
     args = parser.parse_args(argv)
+    if not args.source.is_dir():
+        parser.error(f"--source {args.source}: " + ("not a folder" if args.source.exists() else "no such folder"))
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out}: not a folder")
+    if args.out.resolve() == args.source.resolve():
+        parser.error(f"--out {args.out} is the --source folder: the student copies would replace the solutions")
     try:
         release(args.source, args.out)
     except ReleaseError as error:

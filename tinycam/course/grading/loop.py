@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from tinycam.course.grading.cases import grade_exercise, hidden_seed
+from tinycam.course.grading.flags import cell_label, flag_notebooks
 from tinycam.course.grading.kernel import Kernel
 from tinycam.course.grading.results import NotebookResult, failed
 
@@ -52,16 +53,28 @@ def course_stem(path, nb):
     return stem
 
 
-def grade(paths, timeout=DEFAULT_TIMEOUT, jobs=1):
-    """Grade notebook files (in parallel processes when jobs > 1), all on the same hidden cases."""
+def grade(paths, timeout=DEFAULT_TIMEOUT, jobs=1, on_done=None):
+    """Grade notebook files (in parallel processes when jobs > 1), all on the same hidden cases, and flag them
+    (`flags.flag_notebooks`); `on_done(result)` is called for each in order, as soon as it is graded."""
     secret = secrets.randbits(128)
+    flags = flag_notebooks(paths)
     if jobs <= 1 or len(paths) <= 1:
-        return [grade_notebook(p, timeout, secret) for p in paths]
+        return _collect((grade_notebook(p, timeout, secret) for p in paths), flags, on_done)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(grade_notebook, paths, [timeout] * len(paths), [secret] * len(paths)))
+        return _collect(pool.map(grade_notebook, paths, [timeout] * len(paths), [secret] * len(paths)), flags, on_done)
+
+
+def _collect(results, flags, on_done):
+    collected = []
+    for result in results:
+        result.flags = flags.get(result.notebook, [])
+        if on_done is not None:
+            on_done(result)
+        collected.append(result)
+    return collected
 
 
 def grade_notebook(path, timeout=DEFAULT_TIMEOUT, secret=None):
@@ -141,11 +154,11 @@ def _run_and_grade(nb, folder, exercises, timeout, secret, notes):
                     died_in = index + 1
                     break
                 if run.timed_out:
-                    timed_out.append(index + 1)
+                    timed_out.append(cell_label(nb, index))
                 elif run.error:
-                    raised.append(f"{index + 1} ({run.error.split(':')[0]})")
+                    raised.append(f"{cell_label(nb, index)} ({run.error.split(':')[0]})")
             if died_in is not None:
-                notes.append(f"{kernel.dead} in cell {died_in}: the notebook was run again without that cell")
+                notes.append(f"{kernel.dead} in {cell_label(nb, died_in - 1)}: the notebook was run again without it")
                 left_out.append(died_in)
                 continue
             while pending and not kernel.dead:
@@ -159,7 +172,7 @@ def _run_and_grade(nb, folder, exercises, timeout, secret, notes):
             if raised:
                 notes.append("cells that raised: " + ", ".join(raised))
             if timed_out:
-                notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(map(str, timed_out)))
+                notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(timed_out))
         if not pending:
             break
     reason = f"not graded: the kernel stopped {MAX_RESTARTS + 1} times"

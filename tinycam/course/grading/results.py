@@ -1,4 +1,4 @@
-"""What grading found: points and a message per exercise, and per notebook its exercises, error and notes."""
+"""What grading found: points and a message per exercise, and per notebook its exercises, error, notes and flags."""
 
 from dataclasses import dataclass, field
 
@@ -26,6 +26,7 @@ class NotebookResult:
     exercises: list = field(default_factory=list)
     error: str | None = None  # set when the notebook could not be graded (missing file, not a notebook, ...)
     notes: list = field(default_factory=list)  # what happened while the notebook ran (cells that raised, timeouts)
+    flags: list = field(default_factory=list)  # `flags.Flag`s for the instructor: pointers, not verdicts (no points)
     seconds: float = 0.0
 
     @property
@@ -38,7 +39,8 @@ class NotebookResult:
 
     def as_dict(self):
         return {"notebook": self.notebook, "score": self.score, "max_score": self.max_score,
-                "exercises": [e.as_dict() for e in self.exercises], "error": self.error}
+                "exercises": [e.as_dict() for e in self.exercises], "error": self.error, "notes": list(self.notes),
+                "flags": [f.as_dict() for f in self.flags]}
 
 
 def passed(exercise):
