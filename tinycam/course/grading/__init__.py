@@ -1,7 +1,8 @@
 """Grade notebooks on hidden cases: `python -m tinycam grade NOTEBOOK...` (see `loop` for how, `cli` for the
 command line).
 
-- `kernel`: a fresh kernel of this Python running a notebook's cells under a per-cell timeout;
+- `sandbox`: each kernel's private folder, session, resource limits, and bubblewrap when it is installed;
+- `kernel`: a fresh kernel of this Python, in a sandbox, running a notebook's cells under a per-cell timeout;
 - `runner`: the code run in that kernel to call the student's answer on one case (numpy only, nothing of the grader);
 - `cases`: one exercise on its hidden cases, drawn and judged in the grader's process;
 - `loop`: a notebook run, its exercises graded, a dead kernel restarted; several notebooks in parallel;

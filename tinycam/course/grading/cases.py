@@ -6,8 +6,10 @@ import json
 import pickle
 
 from tinycam.course.grading.results import failed, passed
+from tinycam.course.grading.sandbox import read_limited
 
 NOT_DONE = "not done yet"
+RESULT_SIZE = 256 << 20  # the largest result file read back (10 million numbers as JSON)
 RUNNER_MODULE = f"{__package__}.runner"  # imported by name in the kernel, which runs this same Python environment
 
 
@@ -22,7 +24,7 @@ def grade_exercise(kernel, exercise, seed, folder):
     notebook), the cases' arguments passed through a pickle file in `folder`: an `ExerciseResult`."""
     cases = exercise.cases(seed)
     cases_path = folder / f"{exercise.name}.cases.pkl"
-    with open(cases_path, "wb") as file:
+    with open(cases_path, "xb") as file:  # "x": never through a link a submission left in its folder
         pickle.dump([args for _, args in cases], file)
     for index, (label, args) in enumerate(cases):
         result_path = folder / f"{exercise.name}.{index}.json"
@@ -33,7 +35,7 @@ def grade_exercise(kernel, exercise, seed, folder):
         if run.dead:
             return failed(exercise, f"{kernel.dead} while running it on {label}")
         try:
-            result = json.loads(result_path.read_text(encoding="utf-8"))
+            result = json.loads(read_limited(result_path, RESULT_SIZE).decode("utf-8"))
         except (OSError, ValueError):
             return failed(exercise, f"could not be run on {label}: {run.error or 'no result came back'}")
         status = result.get("status")

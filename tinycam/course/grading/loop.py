@@ -1,8 +1,11 @@
 """Grade notebook files: run each in a fresh kernel, then grade its exercises there on hidden cases.
 
 Each notebook is executed, as an in-memory copy (the file is only read), in a fresh kernel of this environment's
-Python, in the notebook's folder, with a per-cell timeout: a cell that runs too long is interrupted and the next
-cell runs; a cell that raises does not stop the notebook either. Then, in the same kernel, every exercise of that
+Python, in a sandbox (`sandbox`: a private temporary folder holding a copy of the file, its own session, resource
+limits, bubblewrap when installed), with a per-cell timeout: a cell that runs too long is interrupted and the next
+cell runs; a cell that raises does not stop the notebook either. A notebook has a time budget in all (its cells,
+its hidden cases and its restarts), BUDGET_FACTOR per-cell timeouts plus BUDGET_SLACK seconds: past it, the cells
+left are not run and the exercises left are not graded. Then, in the same kernel, every exercise of that
 notebook (`Exercise.notebook` == the file's stem; a renamed student copy is recognised by its metadata) is graded on
 **hidden cases**:
 
@@ -21,11 +24,12 @@ fails the random cases. Points are all or nothing per exercise.
 imports the grading package too (to reach `runner`), and must not pay for them.
 """
 
+import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
+from tinycam.course.grading import sandbox
 from tinycam.course.grading.cases import grade_exercise, hidden_seed
 from tinycam.course.grading.flags import cell_label, flag_notebooks
 from tinycam.course.grading.kernel import Kernel
@@ -33,6 +37,13 @@ from tinycam.course.grading.results import NotebookResult, failed
 
 DEFAULT_TIMEOUT = 60.0
 MAX_RESTARTS = 3
+BUDGET_FACTOR = 3  # a notebook's time budget: this many per-cell timeouts...
+BUDGET_SLACK = 10.0  # ...plus this many seconds (kernel start, imports)
+
+
+def budget(timeout):
+    """A notebook's time budget in seconds, for a per-cell timeout of `timeout` seconds."""
+    return BUDGET_FACTOR * timeout + BUDGET_SLACK
 
 
 def exercises_of(stem):
@@ -57,6 +68,7 @@ def grade(paths, timeout=DEFAULT_TIMEOUT, jobs=1, on_done=None):
     """Grade notebook files (in parallel processes when jobs > 1), all on the same hidden cases, and flag them
     (`flags.flag_notebooks`); `on_done(result)` is called for each in order, as soon as it is graded."""
     secret = secrets.randbits(128)
+    sandbox.warn_once()
     flags = flag_notebooks(paths)
     if jobs <= 1 or len(paths) <= 1:
         return _collect((grade_notebook(p, timeout, secret) for p in paths), flags, on_done)
@@ -80,6 +92,7 @@ def _collect(results, flags, on_done):
 def grade_notebook(path, timeout=DEFAULT_TIMEOUT, secret=None):
     """Grade one notebook file; never raises for a wrong, broken or hostile notebook (see NotebookResult.error)."""
     start = time.perf_counter()
+    sandbox.warn_once()
     secret = secrets.randbits(128) if secret is None else secret
     result = NotebookResult(notebook=str(path))
     try:
@@ -129,51 +142,67 @@ def _grade_into(result, path, timeout, secret):
         return
 
     try:
-        result.exercises = _run_and_grade(nb, path.resolve().parent, exercises, timeout, secret, result.notes)
+        result.exercises = _run_and_grade(nb, path, exercises, timeout, secret, result.notes)
     except Exception as error:  # e.g. the kernel could not be started: the grader's problem, not the student's
         raise _NotGraded(f"could not run the notebook ({type(error).__name__}: {error})", exercises) from error
 
 
-def _run_and_grade(nb, folder, exercises, timeout, secret, notes):
-    """Execute the notebook, then grade each exercise in the same kernel.
+def _run_and_grade(nb, path, exercises, timeout, secret, notes):
+    """Execute the notebook (read from `path`), then grade each exercise in the same kernel.
 
     A cell that kills the kernel (`exit()`, `os._exit`, a crash) or that an interrupt cannot stop is left out and
     the notebook is run again in a fresh kernel, at most MAX_RESTARTS times; an exercise whose hidden case kills the
-    kernel scores 0 and the remaining ones are graded in a fresh kernel too.
+    kernel scores 0 and the remaining ones are graded in a fresh kernel too. All of it within the notebook's budget.
     """
+    seconds = budget(timeout)
+    deadline = time.monotonic() + seconds
+    cpu_seconds = seconds * max(1, os.cpu_count() or 1) + 10  # a backstop: the deadline stops it first
     code_cells = [i for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"]
-    graded, pending, left_out, reported = [], list(exercises), [], False
+    graded, pending, left_out, reported, not_run = [], list(exercises), [], False, []
     for _ in range(MAX_RESTARTS + 1):
-        with tempfile.TemporaryDirectory(prefix="tinycam-grade-") as tmp, Kernel(nb, folder, timeout) as kernel:
+        with sandbox.Sandbox(path, cpu_seconds) as box, Kernel(nb, box, timeout, deadline) as kernel:
             raised, timed_out, died_in = [], [], None
             for index in code_cells:
                 if index + 1 in left_out:
+                    continue
+                if kernel.out_of_time:
+                    not_run.append(cell_label(nb, index))
                     continue
                 run = kernel.run_cell(index)
                 if run.dead:
                     died_in = index + 1
                     break
-                if run.timed_out:
+                if run.timed_out and not kernel.out_of_time:
                     timed_out.append(cell_label(nb, index))
+                elif run.timed_out:
+                    not_run.append(cell_label(nb, index))  # cut short by the budget
                 elif run.error:
                     raised.append(f"{cell_label(nb, index)} ({run.error.split(':')[0]})")
             if died_in is not None:
                 notes.append(f"{kernel.dead} in {cell_label(nb, died_in - 1)}: the notebook was run again without it")
                 left_out.append(died_in)
+                if kernel.out_of_time:
+                    break
                 continue
-            while pending and not kernel.dead:
+            while pending and not kernel.dead and not kernel.out_of_time:
                 exercise = pending.pop(0)
-                graded.append(grade_exercise(kernel, exercise, hidden_seed(secret, exercise.name), Path(tmp)))
-            if kernel.dead and pending:
+                graded.append(grade_exercise(kernel, exercise, hidden_seed(secret, exercise.name), box.folder))
+            if kernel.dead and pending and not kernel.out_of_time:
                 notes.append(f"{kernel.dead} while `{graded[-1].name}` was graded: "
                              "the notebook was run again for the exercises after it")
+            out_of_time = kernel.out_of_time
         if not reported:  # what happened while the notebook ran, once (a rerun for the grading repeats it)
             reported = True
             if raised:
                 notes.append("cells that raised: " + ", ".join(raised))
             if timed_out:
                 notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(timed_out))
-        if not pending:
+        if not pending or out_of_time:
             break
-    reason = f"not graded: the kernel stopped {MAX_RESTARTS + 1} times"
+    if not_run or (pending and time.monotonic() >= deadline):
+        notes.append(f"stopped at the notebook's time budget of {seconds:g} s"
+                     + (": cells not run or cut short: " + ", ".join(not_run) if not_run else ""))
+        reason = f"not graded: the notebook used up its time budget of {seconds:g} s"
+    else:
+        reason = f"not graded: the kernel stopped {MAX_RESTARTS + 1} times"
     return graded + [failed(exercise, reason) for exercise in pending]

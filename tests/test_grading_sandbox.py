@@ -1,0 +1,158 @@
+"""Hostile submissions, graded through the public API, with bubblewrap (where it runs) and without it.
+
+Guarantees: with bubblewrap, nothing outside the kernel's private folder can be written, the grader cannot be seen
+or signalled, and the kernel's PID namespace dies with it. Without it, the kernel still works in a private folder (a
+relative write lands there), in its own session (its stray processes are killed), under resource limits and a time
+budget; as root it runs as nobody when nobody can run this Python, else it could write what the grader can.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tinycam.course import grading
+from tinycam.course.grading import kernel, loop, sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "tinycam"
+STEM = "01_gradcam_by_hand"  # a course notebook's name: it is run and graded (its answers missing)
+MODES = ["bwrap", "no-bwrap"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request, monkeypatch):
+    monkeypatch.setenv(sandbox.NO_BWRAP_VARIABLE, "1" if request.param == "no-bwrap" else "0")
+    sandbox.bwrap_problem.cache_clear()
+    if request.param == "bwrap" and sandbox.bwrap_problem():
+        pytest.skip(sandbox.bwrap_problem())
+    yield request.param
+    sandbox.bwrap_problem.cache_clear()
+
+
+def _notebook(folder, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path = folder / f"{STEM}.ipynb"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def _graded(result):
+    assert result.error is None, result.error
+    assert [e.name for e in result.exercises] == [e.name for e in grading.exercises_of(STEM)]
+    assert all(not e.passed and "not defined" in e.message for e in result.exercises), result.exercises
+
+
+def test_writes_outside_the_private_folder(tmp_path, mode):
+    classmate = _notebook(tmp_path / "bob", "x = 1")
+    before = classmate.read_bytes()
+    target = PACKAGE / "tinycam_sandbox_probe.py"
+    path = _notebook(tmp_path / "alice",
+                     "open('next_to_me.txt', 'w').write('x')",  # relative: the private folder, in both modes
+                     f"open({str(tmp_path / 'alice' / 'beside.txt')!r}, 'w').write('x')",
+                     f"open({str(target)!r}, 'w').write('x')",
+                     f"open({str(classmate)!r}, 'w').write('overwritten')",
+                     "import os\nprint(os.getcwd(), os.environ['HOME'])")
+    try:
+        result = grading.grade_notebook(path, timeout=5)
+        _graded(result)
+        assert not (tmp_path / "alice" / "next_to_me.txt").exists()  # it went to the private folder
+        if mode == "bwrap" or sandbox._dropping():  # read-only file system, or nobody's permissions
+            assert sorted(p.name for p in (tmp_path / "alice").iterdir()) == [path.name]
+            assert not target.exists() and classmate.read_bytes() == before
+            assert any(note.startswith("cells that raised: 2 (") and ", 3 (" in note and ", 4 (" in note
+                       for note in result.notes), result.notes
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def test_killing_the_grader_costs_only_the_notebook(tmp_path, mode):
+    if mode == "no-bwrap" and not sandbox._dropping():
+        pytest.skip("without bubblewrap, a kernel running as the grader's user can signal it")
+    hostile = _notebook(tmp_path / "eve", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    fine = _notebook(tmp_path / "bob", "x = 1")
+    results = grading.grade([str(hostile), str(fine)], timeout=5)
+    for result in results:
+        _graded(result)
+
+
+def test_a_detached_process_is_gone_after_grading(tmp_path, mode):
+    flag = tmp_path / "written_later.txt"
+    path = _notebook(tmp_path / "eve", "import subprocess, sys\n"
+                                       "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); "
+                                       f"open({str(flag)!r}, \"w\").write(\"x\")'], start_new_session=True)\n"
+                                       f"open({str(tmp_path / 'pid')!r}, 'w').write(str(p.pid))")
+    _graded(grading.grade_notebook(path, timeout=5))
+    time.sleep(4)
+    assert not flag.exists()
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _has_flag(p, flag)]
+
+
+def _has_flag(pid, flag):
+    try:
+        return str(flag).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_many_slow_cells_are_stopped_by_the_budget(tmp_path, mode, monkeypatch):
+    monkeypatch.setattr(loop, "BUDGET_SLACK", 3.0)  # 3 x 1 s + 3 s
+    path = _notebook(tmp_path / "eve", *["import time\ntime.sleep(0.9)"] * 20)
+    start = time.monotonic()
+    result = grading.grade_notebook(path, timeout=1)
+    assert time.monotonic() - start < 6 + 8, "the budget did not stop it"
+    assert any(note.startswith("stopped at the notebook's time budget of 6 s") for note in result.notes), result.notes
+    assert result.score == 0 and len(result.exercises) == len(grading.exercises_of(STEM))
+
+
+def test_a_huge_print_is_cut_and_the_notebook_graded(tmp_path, mode):
+    import resource
+
+    path = _notebook(tmp_path / "eve", "print('x' * 50_000_000)", "for _ in range(100):\n    print('y' * 500_000)")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    nb = nbformat.read(path, as_version=4)
+    result = grading.grade_notebook(path, timeout=10)
+    _graded(result)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # MiB
+    assert grown < 40, f"the grader grew by {grown:.0f} MiB"
+    with sandbox.Sandbox(path, 60) as box, kernel.Kernel(nb, box, 10) as k:
+        k.run_cell(0)
+        k.run_cell(1)
+    kept = sum(len(o.get("text", "")) for cell in nb.cells for o in cell.outputs)
+    assert kept <= kernel.OUTPUT_PER_CELL * 2
+
+
+def test_memory_and_process_hogs_are_limited(tmp_path, mode, monkeypatch):
+    import tempfile
+
+    made, mkdtemp = [], tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(mkdtemp(*a, **k)) or made[-1])
+    path = _notebook(tmp_path / "eve", "hog = bytearray(8 << 30)",
+                     "import subprocess\nkids = []\nfor _ in range(400):\n"
+                     "    kids.append(subprocess.Popen(['sleep', '30']))",
+                     "big = open('big', 'wb')\nbig.write(b'x' * (300 << 20))")
+    result = grading.grade_notebook(path, timeout=20)
+    _graded(result)
+    raised = " ".join(result.notes)
+    assert "1 (MemoryError)" in raised, result.notes
+    assert "3 (OSError)" in raised, result.notes  # file size
+    if sandbox._dropping() or os.geteuid() != 0:  # the process limit does not hold for root's own processes
+        assert "2 (BlockingIOError)" in raised or "2 (OSError)" in raised, result.notes
+    assert made and not [folder for folder in made if os.path.exists(folder)]  # private folders removed
+
+
+def test_the_grader_says_once_what_a_submission_can_reach(monkeypatch):
+    monkeypatch.setenv(sandbox.NO_BWRAP_VARIABLE, "1")
+    sandbox.bwrap_problem.cache_clear()
+    try:
+        run = subprocess.run([sys.executable, "-c", "from tinycam.course.grading import sandbox; sandbox.warn_once();"
+                              "sandbox.warn_once()"], capture_output=True, text=True, check=True)
+    finally:
+        sandbox.bwrap_problem.cache_clear()
+    assert run.stderr.count("submissions are not sandboxed") == 1, run.stderr

@@ -1,0 +1,246 @@
+"""Each notebook in a sandbox: a private folder, its own session, resource limits, and bubblewrap when there is one.
+
+Every kernel gets:
+
+- a private temporary folder as its working folder and HOME, holding a copy of the notebook, the kernel's connection
+  file and IPC sockets, and the hidden cases' files; removed when the kernel is done, on every path;
+- its own session (so its own process group), killed as a whole when the kernel is done, together with every
+  process still carrying the kernel's token in its environment (a `start_new_session` child leaves the group);
+- resource limits (`resource.setrlimit`): address space, CPU time, file size, open files, processes, no core files;
+- when the grader runs as root and nobody can run this Python, the uid and gid 65534 (nobody): it can neither signal
+  the grader nor write its files, and the process limit holds (the kernel does not count processes of root);
+- with bubblewrap (`bwrap`), a sandbox: the whole file system read-only but the private folder, a private /tmp, no
+  network, its own PID, IPC and UTS namespaces (it sees neither the grader nor its memory), a new session, killed
+  with its parent. The kernel talks to the grader over ZMQ's IPC transport (sockets in the private folder).
+
+`TINYCAM_GRADE_NO_BWRAP=1` grades without bubblewrap even where it is installed (and tests that path).
+"""
+
+import functools
+import os
+import resource
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+NOBODY = 65534  # the uid and gid a root grader runs kernels as
+MEMORY = 4 << 30  # address space per process
+FILE_SIZE = 256 << 20  # the largest file a kernel may write
+TMP_SIZE = 256 << 20  # the private /tmp (a tmpfs: memory) under bubblewrap
+PROCESSES = 256  # processes and threads of the kernel's uid, beyond those it already has
+OPEN_FILES = 1024
+TOKEN_VARIABLE = "TINYCAM_SANDBOX"  # in every kernel's environment: how its stray processes are found
+NO_BWRAP_VARIABLE = "TINYCAM_GRADE_NO_BWRAP"
+
+
+@functools.cache
+def _dropping():
+    """Whether kernels run as nobody: only a root grader can switch uid, and only when nobody can run this Python and
+    import the grader's runner (a Python under /root cannot be)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        return subprocess.run([sys.executable, "-c", "import tinycam.course.grading.runner"], cwd="/", timeout=60,
+                              capture_output=True, user=NOBODY, group=NOBODY, extra_groups=[]).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def bwrap_argv(folder):
+    """The bubblewrap command line (before the kernel's own) for a kernel whose private folder is `folder`."""
+    folder = str(folder)
+    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(TMP_SIZE), "--tmpfs", "/tmp", "--bind", folder, folder, "--chdir", folder,
+            "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+            "--die-with-parent", "--new-session", "--setenv", "HOME", folder,
+            # the grader's pid means nothing in the kernel's PID namespace (ipykernel would exit): --die-with-parent
+            "--unsetenv", "JPY_PARENT_PID", "--"]
+
+
+@functools.cache
+def bwrap_problem():
+    """"" when kernels can run under bubblewrap here, else why not (tried once per process)."""
+    if os.environ.get(NO_BWRAP_VARIABLE, "") not in ("", "0"):
+        return f"{NO_BWRAP_VARIABLE} is set"
+    if not shutil.which("bwrap"):
+        return "bubblewrap (bwrap) is not installed"
+    folder = tempfile.mkdtemp(prefix="tinycam-bwrap-check-")
+    try:
+        if _dropping():
+            os.chown(folder, NOBODY, NOBODY)
+        run = subprocess.run(bwrap_argv(folder) + [sys.executable, "-c", "open('ok', 'w').close()"],
+                             capture_output=True, text=True, timeout=60, **_identity())
+        if run.returncode or not os.path.exists(os.path.join(folder, "ok")):
+            return f"bwrap does not run here ({(run.stderr.strip() or f'exit status {run.returncode}')[:200]})"
+        return ""
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"bwrap does not run here ({error})"
+    finally:
+        remove(folder)
+
+
+def _identity():
+    return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if _dropping() else {}
+
+
+def reach():
+    """What a submission can reach when grading starts, and how to sandbox it; "" when bubblewrap is used."""
+    why = bwrap_problem()
+    if not why:
+        return ""
+    who = ("as nobody (uid 65534), so it can write only the files anybody may write, and cannot signal the grader"
+           if _dropping() else "as the grader's user, so it can write every file the grader can write and signal "
+                               "the grader")
+    return (f"grade: {why}: submissions are not sandboxed. Each kernel runs in a private temporary folder, in its "
+            f"own session, with resource limits and a time budget, but {who}; it can read every file it may read, "
+            "use the network and see other processes. To sandbox them, install bubblewrap (apt-get install "
+            "bubblewrap) or grade in a container.")
+
+
+@functools.cache
+def warn_once():
+    """Say once per process, on stderr, what a submission can still reach (nothing when bubblewrap is used)."""
+    message = reach()
+    if message:
+        print(message, file=sys.stderr)
+
+
+def _processes_of(uid):
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+class Sandbox:
+    """A private folder holding a copy of `notebook`, and how to launch a kernel there (`popen_kwargs`, `wrap`)."""
+
+    def __init__(self, notebook, cpu_seconds):
+        self.folder = Path(tempfile.mkdtemp(prefix="tinycam-grade-"))
+        self.token = secrets.token_hex(16)
+        self.bwrap = not bwrap_problem()
+        self.cpu_seconds = max(1, int(cpu_seconds))
+        self.pid = None  # the launched process (bwrap, or the kernel), set by the kernel manager
+        try:
+            copy = self.folder / Path(notebook).name
+            copy.write_bytes(Path(notebook).read_bytes())
+            self.own(self.folder)
+            self.own(copy)
+        except BaseException:
+            remove(self.folder)
+            raise
+
+    def own(self, path):
+        """Let the kernel's uid write `path` (a file the grader made for it)."""
+        if _dropping():
+            os.chown(path, NOBODY, NOBODY)
+
+    def wrap(self, argv):
+        """The kernel's command line, run under bubblewrap when it is used."""
+        return bwrap_argv(self.folder) + list(argv) if self.bwrap else list(argv)
+
+    def popen_kwargs(self):
+        """What the kernel is launched with: its folder, environment, uid, limits; its output thrown away."""
+        env = dict(os.environ, HOME=str(self.folder), TMPDIR=str(self.folder), MALLOC_ARENA_MAX="2")
+        env[TOKEN_VARIABLE] = self.token
+        processes = PROCESSES + (0 if _dropping() else _processes_of(os.getuid()))
+        cpu, limits = self.cpu_seconds, [(resource.RLIMIT_AS, MEMORY), (resource.RLIMIT_FSIZE, FILE_SIZE),
+                                         (resource.RLIMIT_NOFILE, OPEN_FILES), (resource.RLIMIT_NPROC, processes),
+                                         (resource.RLIMIT_CORE, 0)]
+
+        def limit():  # in the child, after fork (and after the uid switch): plain system calls only
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+            for which, value in limits:
+                soft, hard = resource.getrlimit(which)
+                value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+                resource.setrlimit(which, (value, value))
+
+        return {"cwd": str(self.folder), "env": env, "preexec_fn": limit, "stdout": subprocess.DEVNULL,
+                "stderr": subprocess.DEVNULL, **_identity()}
+
+    def kill(self):
+        """Kill the kernel's process group and every process carrying its token, until none is left."""
+        if self.pid:
+            _signal_group(self.pid)
+        for _ in range(50):
+            stray = _carrying(self.token)
+            if not stray:
+                return
+            for pid in stray:
+                _signal_group(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def close(self):
+        try:
+            self.kill()
+        finally:
+            remove(self.folder)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _signal_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _carrying(token):
+    """The pids of the processes whose environment holds `token` (those this user may read)."""
+    needle = f"{TOKEN_VARIABLE}={token}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as file:
+                    if needle in file.read().split(b"\0"):
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def remove(folder):
+    """Remove `folder` and everything in it, whatever a submission did to the permissions inside."""
+    def writable_then_retry(function, path, _):
+        try:
+            os.chmod(os.path.dirname(path), stat.S_IRWXU)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, stat.S_IRWXU)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(folder, onerror=writable_then_retry)
+    if os.path.lexists(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_limited(path, limit):
+    """The bytes of the regular file at `path`, never following a link nor reading more than `limit` bytes (a
+    submission can put anything in its folder: a link to /dev/zero, a FIFO, a huge file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path} is larger than {limit} bytes")
+    return data
