@@ -39,7 +39,7 @@ NO_BWRAP_VARIABLE = "TINYCAM_GRADE_NO_BWRAP"
 
 
 @functools.cache
-def _dropping():
+def drops_privileges():
     """Whether kernels run as nobody: only a root grader can switch uid, and only when nobody can run this Python and
     import the grader's runner (a Python under /root cannot be)."""
     if os.geteuid() != 0:
@@ -71,7 +71,7 @@ def bwrap_problem():
         return "bubblewrap (bwrap) is not installed"
     folder = tempfile.mkdtemp(prefix="tinycam-bwrap-check-")
     try:
-        if _dropping():
+        if drops_privileges():
             os.chown(folder, NOBODY, NOBODY)
         run = subprocess.run(bwrap_argv(folder) + [sys.executable, "-c", "open('ok', 'w').close()"],
                              capture_output=True, text=True, timeout=60, **_identity())
@@ -85,7 +85,7 @@ def bwrap_problem():
 
 
 def _identity():
-    return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if _dropping() else {}
+    return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drops_privileges() else {}
 
 
 def reach():
@@ -94,7 +94,7 @@ def reach():
     if not why:
         return ""
     who = ("as nobody (uid 65534), so it can write only the files anybody may write, and cannot signal the grader"
-           if _dropping() else "as the grader's user, so it can write every file the grader can write and signal "
+           if drops_privileges() else "as the grader's user, so it can write every file the grader can write and signal "
                                "the grader")
     return (f"grade: {why}: submissions are not sandboxed. Each kernel runs in a private temporary folder, in its "
             f"own session, with resource limits and a time budget, but {who}; it can read every file it may read, "
@@ -141,7 +141,7 @@ class Sandbox:
 
     def own(self, path):
         """Let the kernel's uid write `path` (a file the grader made for it)."""
-        if _dropping():
+        if drops_privileges():
             os.chown(path, NOBODY, NOBODY)
 
     def wrap(self, argv):
@@ -152,7 +152,7 @@ class Sandbox:
         """What the kernel is launched with: its folder, environment, uid, limits; its output thrown away."""
         env = dict(os.environ, HOME=str(self.folder), TMPDIR=str(self.folder), MALLOC_ARENA_MAX="2")
         env[TOKEN_VARIABLE] = self.token
-        processes = PROCESSES + (0 if _dropping() else _processes_of(os.getuid()))
+        processes = PROCESSES + (0 if drops_privileges() else _processes_of(os.getuid()))
         cpu, limits = self.cpu_seconds, [(resource.RLIMIT_AS, MEMORY), (resource.RLIMIT_FSIZE, FILE_SIZE),
                                          (resource.RLIMIT_NOFILE, OPEN_FILES), (resource.RLIMIT_NPROC, processes),
                                          (resource.RLIMIT_CORE, 0)]
