@@ -278,9 +278,10 @@ NOTES = {
     ("guided-backprop", "captum"): "GuidedBackprop: the same guided ReLU rule on every nn.ReLU, reused ReLU modules included",
     ("guided-gradcam", "captum"): "GuidedGradCam(interpolate_mode='bilinear') multiplies by the raw ReLU map, tinycam by the "
     "min-max normalized one: the same up to scale wherever the map reaches 0",
-    ("gradcam", "pytorch-grad-cam"): "GradCAM + ClassifierOutputTarget: the same equation, in NumPy float32; it min-max "
-    "normalizes at 7×7 (+1e-7), upsamples with cv2.resize (bilinear, half-pixel centres like torch's, the same to "
-    "~1e-7) and normalizes again: float rounding",
+    ("gradcam", "pytorch-grad-cam"): "GradCAM + ClassifierOutputTarget: the same equation, in NumPy float32 (its "
+    "loss.backward() also fills every parameter's .grad, in its peak); it min-max normalizes at 7×7 (+1e-7), "
+    "upsamples with cv2.resize (bilinear, half-pixel centres like torch's, the same to ~1e-7) and normalizes again: "
+    "float rounding",
     ("gradcam++", "pytorch-grad-cam"): "GradCAMPlusPlus adds 1e-6 to α's denominator 2g² + ΣA·g³; with random weights "
     "g² is about that small, so α changes (tinycam's equation with that +1e-6 gives its map to float rounding)",
     ("guided-backprop", "pytorch-grad-cam"): "GuidedBackpropReLUModel: the same guided ReLU rule on every nn.ReLU; it "
@@ -456,6 +457,11 @@ def _peer_maps(library, model, images, layer, targets, patch):
         def guided_gradcam():  # composed as its README does: cam_mask * gb (before deprocess_image, display only)
             return guided_backprop() * pgc_map(pgc.GradCAM)()[:, None]
 
+        # its loss.backward() fills every parameter's .grad and leaves it held; the peak pass starts without any,
+        # so each of its rows counts them (the guided copy never clears them: it accumulates into them)
+        guided_backprop.clear_grads = lambda: guided_model.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        guided_gradcam.clear_grads = guided_backprop.clear_grads  # type: ignore[attr-defined]
+
         return {"gradcam": pgc_map(pgc.GradCAM), "gradcam++": pgc_map(pgc.GradCAMPlusPlus),
                 "guided-backprop": guided_backprop, "guided-gradcam": guided_gradcam}
     raise ValueError(f"unknown peer library {library!r}")
@@ -553,6 +559,8 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
             ref = reference[row["method"]]
             row["max_diff"] = float((_normalized(result).to(ref.device) - ref).abs().max())
     for row in rows:
+        model.zero_grad(set_to_none=True)  # a library that fills the parameters' .grad counts them in every row
+        getattr(row["run"], "clear_grads", lambda: None)()
         row["peak_bytes"] = _peak_bytes(row["run"], device)
         bar.update()
     times: dict[int, list[float]] = {id(row): [] for row in rows}
@@ -575,10 +583,11 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
     out(f"peak: the most memory held at once during the call beyond what was held before ({memory}), x inference likewise")
     out("max |Δ|: the largest difference from tinycam's map, both upsampled bilinearly to the input if coarser and "
         "min-max normalized per image")
-    out(f"{'method':<16} {'library':<9} {'time':>10} {'x inference':>12} {'peak MB':>8} {'x inference':>12} {'max |Δ|':>9}")
+    width = max(9, *(len(row["library"]) for row in rows))
+    out(f"{'method':<16} {'library':<{width}} {'time':>10} {'x inference':>12} {'peak MB':>8} {'x inference':>12} {'max |Δ|':>9}")
     for row in rows:
         diff = f"{row['max_diff']:9.1e}" if "max_diff" in row else f"{'':>9}"
-        out(f"{row['method']:<16} {row['library'] or '-':<9} {row['seconds'] * 1e3:8.1f}ms "
+        out(f"{row['method']:<16} {row['library'] or '-':<{width}} {row['seconds'] * 1e3:8.1f}ms "
             f"{row['seconds'] / base['seconds']:12.2f} {row['peak_bytes'] / 2**20:8.1f} "
             f"{row['peak_bytes'] / max(base['peak_bytes'], 1):12.2f} {diff}".rstrip())
     peers_shown = [(row["method"], row["library"]) for row in rows if "max_diff" in row]
