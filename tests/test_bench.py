@@ -40,8 +40,10 @@ def test_run_methods_times_every_method():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# `bench --peers`: tinycam against Captum and TorchCAM (optional: requirements-bench.txt), whichever are installed
+# `bench --peers`: tinycam against pytorch-grad-cam, Captum and TorchCAM (optional: requirements-bench.txt), whichever
+# are installed
 
+import importlib.util  # noqa: E402
 import math  # noqa: E402
 
 import pytest  # noqa: E402
@@ -67,7 +69,8 @@ def test_peers_table_has_a_row_per_method_and_installed_peer(peers_table):
     rows, lines = peers_table
     found, _ = bench.installed_peers()
     has = {"captum": {"gradcam", "saliency", "guided-backprop", "guided-gradcam", "occlusion"},
-           "torchcam": {"gradcam", "gradcam++"}}
+           "torchcam": {"gradcam", "gradcam++"},
+           "pytorch-grad-cam": {"gradcam", "gradcam++", "guided-backprop", "guided-gradcam"}}
     expected = [("inference", "")]
     for method in bench.PEER_METHODS:
         expected += [(method, "tinycam")] + [(method, lib) for lib in bench.PEERS if lib in found and method in has[lib]]
@@ -84,7 +87,8 @@ def test_peers_table_has_a_row_per_method_and_installed_peer(peers_table):
         if row["library"] != "tinycam":
             assert 0 <= row["max_diff"] <= 1
             assert any(line.startswith(f"  {row['method']} / {row['library']}: ") for line in lines)
-    assert any(line.startswith("not measured: pytorch-grad-cam: ") for line in lines)
+    for library in bench.PEERS:  # each peer is measured, or a line says why not
+        assert (library in found) != any(line.startswith(f"not measured: {library}: ") for line in lines)
 
 
 def _diff(rows, method, library):
@@ -121,6 +125,74 @@ def test_torchcam_gradcam_agrees_and_its_gradcampp_alpha_bug_shows(peers_table):
         (theirs,) = extractor(class_idx=targets.tolist(), scores=model(images))
     torch.testing.assert_close(theirs, undivided, rtol=0, atol=1e-5)
     assert (theirs - T.normalize(T.gradcampp(acts, grads))).abs().max() > 1e-3  # and not Grad-CAM++'s map
+
+
+def _pytorch_grad_cam():
+    if importlib.util.find_spec("pytorch_grad_cam") is None:
+        pytest.skip("pytorch-grad-cam is not installed (requirements-bench.txt)")
+    return bench.import_pytorch_grad_cam()
+
+
+def test_pytorch_grad_cam_agrees_where_the_equations_are_the_same(peers_table):
+    _pytorch_grad_cam()
+    rows, lines = peers_table
+    # Grad-CAM: normalized at the layer's size (+1e-7), cv2.resize bilinear, normalized again: float rounding
+    assert _diff(rows, "gradcam", "pytorch-grad-cam") < 1e-5
+    assert _diff(rows, "guided-backprop", "pytorch-grad-cam") < 1e-5  # the same guided ReLU rule
+    assert _diff(rows, "gradcam++", "pytorch-grad-cam") > 1e-3  # its α's +1e-6 shows with these tiny gradients
+    stand_in = any(line == f"  note: {bench.PYTORCH_GRAD_CAM_WITH_STAND_IN}" for line in lines)
+    assert stand_in == bench.pytorch_grad_cam_stand_in
+
+
+def test_pytorch_grad_cam_differences_are_the_ones_its_notes_give():
+    _pytorch_grad_cam()
+    from tinycam import torch_reference as T
+
+    torch.manual_seed(0)
+    model = bench.ResNet18(n_classes=5).eval()
+    images = torch.rand(2, 3, 64, 64)
+    acts, grads, _, targets = tinycam.capture(model, images, "layer4")
+    assert grads is not None
+    rows = bench._peer_maps("pytorch-grad-cam", model, images, "layer4", targets, 16)
+    ours = {method: tinycam.explain(model, images, "layer4", method, target=targets) for method in rows}
+    theirs = {method: run() for method, run in rows.items()}
+
+    # Grad-CAM: the same map; the +1e-7 and cv2's bilinear resize leave float rounding
+    torch.testing.assert_close(bench._normalized(theirs["gradcam"]), bench._normalized(ours["gradcam"]),
+                               rtol=0, atol=1e-5)
+    # Grad-CAM++: tinycam's α with pytorch-grad-cam's +1e-6 in the denominator gives its map; without it, not
+    g, a = grads.double(), acts.double()
+    denominator = 2 * g.square() + a.sum(dim=(-2, -1), keepdim=True) * g.pow(3) + 1e-6
+    weights = (g.square() / denominator * g.relu()).sum(dim=(-2, -1))
+    with_epsilon = T.normalize(T.upsample(T.normalize(T.localization_map(weights, a)), (64, 64)))
+    torch.testing.assert_close(bench._normalized(theirs["gradcam++"]), with_epsilon, rtol=0, atol=1e-5)
+    assert (bench._normalized(theirs["gradcam++"]) - bench._normalized(ours["gradcam++"])).abs().max() > 1e-3
+    # Guided Grad-CAM: guided backprop × the min-max normalized map (its README's composition), where tinycam
+    # multiplies by the raw map: the same once the map's minimum is subtracted
+    raw = T.upsample(T.gradcam(acts, grads), (64, 64))
+    assert raw.flatten(1).amin(1).max() > 0  # a random-weight map nowhere 0 (the second image): the subtraction shows
+    composed = theirs["guided-backprop"] * T.normalize(raw)[:, None]
+    torch.testing.assert_close(bench._normalized(theirs["guided-gradcam"]), bench._normalized(composed),
+                               rtol=0, atol=1e-5)
+    assert (bench._normalized(theirs["guided-gradcam"]) - bench._normalized(ours["guided-gradcam"])).abs().max() > 1e-3
+    # its guided backprop ran on a copy: the model's in-place ReLUs are untouched
+    assert all(m.inplace for m in model.modules() if isinstance(m, torch.nn.ReLU))
+
+
+def test_the_torchvision_stand_in_is_only_there_while_pytorch_grad_cam_imports():
+    _pytorch_grad_cam()
+    import sys
+
+    if not bench.pytorch_grad_cam_stand_in:
+        pytest.skip("torchvision imports here: pytorch-grad-cam uses the real one")
+    assert not any(name == "torchvision" or name.startswith("torchvision.") for name in sys.modules)
+    from pytorch_grad_cam.utils import image, model_targets
+
+    for stand_in in (image.ToTensor, image.Normalize, image.Compose):
+        with pytest.raises(RuntimeError, match="stand-in"):
+            stand_in()
+    with pytest.raises(RuntimeError, match="stand-in"):
+        model_targets.torchvision.ops.box_iou  # noqa: B018 - the attribute access itself raises
 
 
 def test_without_peers_the_table_is_tinycam_alone_with_the_install_hint(monkeypatch):

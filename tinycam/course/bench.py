@@ -8,12 +8,13 @@ downloaded) or on the course's tiny CNNs:
 - full graph: what the public CAM libraries do: record the whole graph with the parameters requiring grad, hook the
   layer's activations and gradients, and call `score.backward()`, which also fills every parameter's `.grad`.
 
-`--peers` measures tinycam against the libraries users pick instead, Captum and TorchCAM (pinned in
-requirements-bench.txt, optional; pytorch-grad-cam needs a torchvision that loads with this torch, see there), on a
-ResNet-18 and a ResNet-50 layout: Grad-CAM, Grad-CAM++, saliency, guided backprop, Guided Grad-CAM and occlusion
-where a library has the method, in one interleaved run; time and peak memory as ratios to inference, and the largest
-difference of each library's map from tinycam's, with one line saying why they differ. Without any peer installed
-it measures tinycam alone, prints how to install them, and exits 0.
+`--peers` measures tinycam against the libraries users pick instead, pytorch-grad-cam, Captum and TorchCAM (pinned
+in requirements-bench.txt, optional; pytorch-grad-cam is imported against a stand-in for torchvision where no
+torchvision loads, see TORCHVISION_STAND_IN), on a ResNet-18 and a ResNet-50 layout: Grad-CAM, Grad-CAM++,
+saliency, guided backprop, Guided Grad-CAM and occlusion where a library has the method, in one interleaved run;
+time and peak memory as ratios to inference, and the largest difference of each library's map from tinycam's, with
+one line saying why they differ. Without any peer installed it measures tinycam alone, prints how to install them,
+and exits 0.
 
 Memory (the default mode) is the bytes autograd saves for the backward pass (the extra memory an explanation holds
 beyond inference), counted with `torch.autograd.graph.saved_tensors_hooks`, so it is the same measure on CPU and GPU; on CUDA the peak
@@ -260,11 +261,10 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
 # ---------------------------------------------------------------------------------------------------------------
 # `--peers`: tinycam measured against the libraries users pick instead (requirements-bench.txt)
 
-PEERS = {"captum": "captum", "torchcam": "torchcam"}  # library -> import name
-# pytorch-grad-cam (grad-cam on PyPI, import name pytorch_grad_cam) is left out: it imports torchvision at import time,
-# and the only torchvision built for torch 2.13.0 on PyPI (0.28.0) is a CUDA build that fails to load with the CPU torch.
-LEFT_OUT = {"pytorch-grad-cam": "imports torchvision at import time, and no torchvision on PyPI loads with the CPU torch"}
-INSTALL_HINT = "pip install -r requirements-bench.txt"
+PEERS = {"captum": "captum", "torchcam": "torchcam", "pytorch-grad-cam": "pytorch_grad_cam"}  # library -> import name
+DISTRIBUTIONS = {"pytorch-grad-cam": "grad-cam"}  # library -> its name on PyPI, where they differ (for its version)
+LEFT_OUT: dict[str, str] = {}  # library -> why it is not measured, for a peer bench knows of but cannot run
+INSTALL_HINT = "pip install --no-deps -r requirements-bench.txt"
 PEER_METHODS = ["gradcam", "gradcam++", "saliency", "guided-backprop", "guided-gradcam", "occlusion"]
 
 # why a peer's map differs from tinycam's, one line per (method, library); what the Δ column measures is in the header
@@ -278,6 +278,17 @@ NOTES = {
     ("guided-backprop", "captum"): "GuidedBackprop: the same guided ReLU rule on every nn.ReLU, reused ReLU modules included",
     ("guided-gradcam", "captum"): "GuidedGradCam(interpolate_mode='bilinear') multiplies by the raw ReLU map, tinycam by the "
     "min-max normalized one: the same up to scale wherever the map reaches 0",
+    ("gradcam", "pytorch-grad-cam"): "GradCAM + ClassifierOutputTarget: the same equation, in NumPy float32 (its "
+    "loss.backward() also fills every parameter's .grad, in its peak); it min-max normalizes at 7×7 (+1e-7), "
+    "upsamples with cv2.resize (bilinear, half-pixel centres like torch's, the same to ~1e-7) and normalizes again: "
+    "float rounding",
+    ("gradcam++", "pytorch-grad-cam"): "GradCAMPlusPlus adds 1e-6 to α's denominator 2g² + ΣA·g³; with random weights "
+    "g² is about that small, so α changes (tinycam's equation with that +1e-6 gives its map to float rounding)",
+    ("guided-backprop", "pytorch-grad-cam"): "GuidedBackpropReLUModel: the same guided ReLU rule on every nn.ReLU; it "
+    "explains one image per call, so it runs once per image of the batch (on a copy of the model: it swaps the ReLUs)",
+    ("guided-gradcam", "pytorch-grad-cam"): "guided backprop × GradCAM's map, composed as its README does: its map is "
+    "min-max normalized, so its minimum is subtracted; tinycam multiplies by the raw ReLU map, so they differ where "
+    "that map is nowhere 0 (gb × min-max(map) gives its map to float rounding)",
     ("occlusion", "captum"): "Occlusion on the raw score (tinycam with output='score'), a window over all channels, "
     "averaged over the windows covering each pixel: the same",
 }
@@ -286,14 +297,101 @@ NOTES = {
 def installed_peers():
     """{library: version} of the peers that import, and {library: why not} of those that don't."""
     import importlib
+    import importlib.metadata
 
     found, missing = {}, dict(LEFT_OUT)
     for library, module in PEERS.items():
         try:
-            found[library] = getattr(importlib.import_module(module), "__version__", "?")
+            imported = import_pytorch_grad_cam() if module == "pytorch_grad_cam" else importlib.import_module(module)
+            version = getattr(imported, "__version__", None)
+            found[library] = version or importlib.metadata.version(DISTRIBUTIONS.get(library, library))
         except Exception as error:  # an ImportError, or a broken install that raises on import
             missing[library] = f"not importable ({type(error).__name__}: {error})".splitlines()[0]
     return found, missing
+
+
+# pytorch-grad-cam 1.5.7 imports torchvision at import time, for image utilities the bench never calls:
+#   pytorch_grad_cam/utils/image.py       from torchvision.transforms import Compose, Normalize, ToTensor
+#                                         (used by preprocess_image only)
+#   pytorch_grad_cam/sess.py              from torchvision.transforms.functional import resize  (used by SESS only)
+#   pytorch_grad_cam/utils/model_targets.py  import torchvision
+#                                         (torchvision.ops.box_iou, used by FasterRCNNBoxScoreTarget only)
+# GradCAM, GradCAMPlusPlus, GuidedBackpropReLUModel, ClassifierOutputTarget and scale_cam_image (the map's
+# normalization and cv2.resize) use none of them. No torchvision on PyPI loads with the CPU torch 2.13.0, so where
+# `import torchvision` fails, pytorch_grad_cam is imported against a stand-in holding exactly those names, each
+# raising if called; it sits in sys.modules only while pytorch_grad_cam imports, and is removed afterwards.
+TORCHVISION_STAND_IN = {
+    "torchvision": [],
+    "torchvision.transforms": ["Compose", "Normalize", "ToTensor"],
+    "torchvision.transforms.functional": ["resize"],
+}
+PYTORCH_GRAD_CAM_WITH_STAND_IN = ("pytorch-grad-cam ran with bench's stand-in for torchvision (which does not load "
+                                  "with this torch): only image utilities the bench never calls use it")
+pytorch_grad_cam_stand_in = False  # set by import_pytorch_grad_cam: whether the stand-in was used
+
+
+def _torchvision_stand_in():
+    """{module name: stand-in module} for TORCHVISION_STAND_IN; every name, and any other attribute of the
+    modules (torchvision.ops, ...), raises a RuntimeError saying so when used."""
+    import types
+
+    def unavailable(qualified):
+        def stand_in(*args, **kwargs):
+            raise RuntimeError(f"{qualified} is tinycam bench's stand-in: torchvision did not import, so "
+                               "pytorch-grad-cam's image utilities that need it do not work here")
+        stand_in.__qualname__ = stand_in.__name__ = qualified
+        return stand_in
+
+    modules = {}
+    for name, names in TORCHVISION_STAND_IN.items():
+        module = types.ModuleType(name, "tinycam bench's stand-in for torchvision: pytorch_grad_cam imports these "
+                                        "names at import time; calling any of them raises")
+        for attribute in names:
+            setattr(module, attribute, unavailable(f"{name}.{attribute}"))
+
+        def missing(attribute, name=name):
+            if attribute.startswith("__"):
+                raise AttributeError(attribute)
+            unavailable(f"{name}.{attribute}")()
+
+        module.__getattr__ = missing  # type: ignore[method-assign]
+        modules[name] = module
+    modules["torchvision"].transforms = modules["torchvision.transforms"]  # type: ignore[attr-defined]
+    modules["torchvision.transforms"].functional = modules["torchvision.transforms.functional"]  # type: ignore[attr-defined]
+    return modules
+
+
+def import_pytorch_grad_cam():
+    """`import pytorch_grad_cam`, against the torchvision stand-in (see TORCHVISION_STAND_IN) only where
+    `import torchvision` fails; sets `pytorch_grad_cam_stand_in`."""
+    global pytorch_grad_cam_stand_in
+    import importlib
+    import importlib.util
+
+    if sys.modules.get("pytorch_grad_cam") is not None:
+        return sys.modules["pytorch_grad_cam"]
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # not installed, or a build that does not load with this torch (it raises RuntimeError)
+        pass
+    else:
+        pytorch_grad_cam_stand_in = False
+        return importlib.import_module("pytorch_grad_cam")
+    if importlib.util.find_spec("pytorch_grad_cam") is None:  # not installed: no stand-in is placed
+        raise ModuleNotFoundError("No module named 'pytorch_grad_cam'")
+    broken = {name: sys.modules.pop(name) for name in list(sys.modules)
+              if name == "torchvision" or name.startswith("torchvision.")}  # a partly loaded torchvision
+    stand_in = _torchvision_stand_in()
+    sys.modules.update(stand_in)
+    try:
+        module = importlib.import_module("pytorch_grad_cam")
+    finally:
+        for name, placed in stand_in.items():
+            if sys.modules.get(name) is placed:
+                del sys.modules[name]
+        sys.modules.update(broken)
+    pytorch_grad_cam_stand_in = True
+    return module
 
 
 def _peer_maps(library, model, images, layer, targets, patch):
@@ -332,6 +430,40 @@ def _peer_maps(library, model, images, layer, targets, patch):
             return run_it
 
         return {"gradcam": torchcam_map(GradCAM), "gradcam++": torchcam_map(GradCAMpp)}
+    if library == "pytorch-grad-cam":
+        import copy
+
+        pgc = import_pytorch_grad_cam()
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        module = dict(model.named_modules())[layer]
+        # GuidedBackpropReLUModel swaps every nn.ReLU for its guided ReLU during the call and back for a new
+        # nn.ReLU() (not in place) after it: it gets a copy, so the other rows run the model as built
+        guided_model = copy.deepcopy(model)
+
+        def pgc_map(cam_class):
+            def run_it():
+                with cam_class(model, target_layers=[module]) as cam:
+                    maps = cam(images, targets=[ClassifierOutputTarget(t) for t in target_list])
+                return torch.from_numpy(maps)  # (B, H, W) float32, on the CPU (it computes in NumPy)
+            return run_it
+
+        def guided_backprop():
+            # it explains one image per call (output[0, target], input.grad[0]) and returns it (H, W, C)
+            gb = pgc.GuidedBackpropReLUModel(guided_model, device=images.device)
+            return torch.stack([torch.from_numpy(gb(images[i:i + 1].clone(), target_category=t)).permute(2, 0, 1)
+                                for i, t in enumerate(target_list)])
+
+        def guided_gradcam():  # composed as its README does: cam_mask * gb (before deprocess_image, display only)
+            return guided_backprop() * pgc_map(pgc.GradCAM)()[:, None]
+
+        # its loss.backward() fills every parameter's .grad and leaves it held; the peak pass starts without any,
+        # so each of its rows counts them (the guided copy never clears them: it accumulates into them)
+        guided_backprop.clear_grads = lambda: guided_model.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        guided_gradcam.clear_grads = guided_backprop.clear_grads  # type: ignore[attr-defined]
+
+        return {"gradcam": pgc_map(pgc.GradCAM), "gradcam++": pgc_map(pgc.GradCAMPlusPlus),
+                "guided-backprop": guided_backprop, "guided-gradcam": guided_gradcam}
     raise ValueError(f"unknown peer library {library!r}")
 
 
@@ -424,8 +556,11 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
         if row["library"] == "tinycam":
             reference[row["method"]] = _normalized(result)
         elif row["library"]:
-            row["max_diff"] = float((_normalized(result) - reference[row["method"]]).abs().max())
+            ref = reference[row["method"]]
+            row["max_diff"] = float((_normalized(result).to(ref.device) - ref).abs().max())
     for row in rows:
+        model.zero_grad(set_to_none=True)  # a library that fills the parameters' .grad counts them in every row
+        getattr(row["run"], "clear_grads", lambda: None)()
         row["peak_bytes"] = _peak_bytes(row["run"], device)
         bar.update()
     times: dict[int, list[float]] = {id(row): [] for row in rows}
@@ -448,10 +583,11 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
     out(f"peak: the most memory held at once during the call beyond what was held before ({memory}), x inference likewise")
     out("max |Δ|: the largest difference from tinycam's map, both upsampled bilinearly to the input if coarser and "
         "min-max normalized per image")
-    out(f"{'method':<16} {'library':<9} {'time':>10} {'x inference':>12} {'peak MB':>8} {'x inference':>12} {'max |Δ|':>9}")
+    width = max(9, *(len(row["library"]) for row in rows))
+    out(f"{'method':<16} {'library':<{width}} {'time':>10} {'x inference':>12} {'peak MB':>8} {'x inference':>12} {'max |Δ|':>9}")
     for row in rows:
         diff = f"{row['max_diff']:9.1e}" if "max_diff" in row else f"{'':>9}"
-        out(f"{row['method']:<16} {row['library'] or '-':<9} {row['seconds'] * 1e3:8.1f}ms "
+        out(f"{row['method']:<16} {row['library'] or '-':<{width}} {row['seconds'] * 1e3:8.1f}ms "
             f"{row['seconds'] / base['seconds']:12.2f} {row['peak_bytes'] / 2**20:8.1f} "
             f"{row['peak_bytes'] / max(base['peak_bytes'], 1):12.2f} {diff}".rstrip())
     peers_shown = [(row["method"], row["library"]) for row in rows if "max_diff" in row]
@@ -459,6 +595,8 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
         out("why the maps differ:")
         for method, library in peers_shown:
             out(f"  {method} / {library}: {NOTES[method, library]}")
+        if pytorch_grad_cam_stand_in and any(library == "pytorch-grad-cam" for _, library in peers_shown):
+            out(f"  note: {PYTORCH_GRAD_CAM_WITH_STAND_IN}")
     for library, why in missing.items():
         out(f"not measured: {library}: {why}")
     if not found:
@@ -529,7 +667,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--methods", action="store_true", help="time every explain method instead (ratios to inference)")
     parser.add_argument("--peers", action="store_true",
-                        help=f"tinycam against Captum and TorchCAM, time, memory and maps ({INSTALL_HINT})")
+                        help=f"tinycam against pytorch-grad-cam, Captum and TorchCAM, time, memory and maps ({INSTALL_HINT})")
     args = parser.parse_args(argv)
     default = ["resnet18", "resnet50"] if args.peers else ["resnet18"]
     args.models = [args.model] if args.model else default
