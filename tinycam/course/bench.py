@@ -276,8 +276,8 @@ NOTES = {
     "Σ g²·ReLU(g), not Σ α·ReLU(g), so small that its +1e-8 in the normalization shows too",
     ("saliency", "captum"): "Saliency(abs=True), then the max over colour channels (Simonyan et al.): the same gradient",
     ("guided-backprop", "captum"): "GuidedBackprop: the same guided ReLU rule on every nn.ReLU, reused ReLU modules included",
-    ("guided-gradcam", "captum"): "GuidedGradCam(interpolate_mode='bilinear') multiplies by the raw ReLU map, tinycam by the "
-    "min-max normalized one: the same up to scale wherever the map reaches 0",
+    ("guided-gradcam", "captum"): "GuidedGradCam(interpolate_mode='bilinear'): guided backprop × the raw upsampled ReLU "
+    "Grad-CAM map, as tinycam (Selvaraju et al., section 3.2): the same",
     ("gradcam", "pytorch-grad-cam"): "GradCAM + ClassifierOutputTarget: the same equation, in NumPy float32 (its "
     "loss.backward() also fills every parameter's .grad, in its peak); it min-max normalizes at 7×7 (+1e-7), "
     "upsamples with cv2.resize (bilinear, half-pixel centres like torch's, the same to ~1e-7) and normalizes again: "
