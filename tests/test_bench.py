@@ -153,28 +153,28 @@ def test_pytorch_grad_cam_differences_are_the_ones_its_notes_give():
     images = torch.rand(2, 3, 64, 64)
     acts, grads, _, targets = tinycam.capture(model, images, "layer4")
     assert grads is not None
-    rows = bench._peer_maps("pytorch-grad-cam", model, images, "layer4", targets, 16)
+    rows = bench.peer_maps("pytorch-grad-cam", model, images, "layer4", targets, 16)
     ours = {method: tinycam.explain(model, images, "layer4", method, target=targets) for method in rows}
     theirs = {method: run() for method, run in rows.items()}
 
     # Grad-CAM: the same map; the +1e-7 and cv2's bilinear resize leave float rounding
-    torch.testing.assert_close(bench._normalized(theirs["gradcam"]), bench._normalized(ours["gradcam"]),
+    torch.testing.assert_close(bench.normalized(theirs["gradcam"]), bench.normalized(ours["gradcam"]),
                                rtol=0, atol=1e-5)
     # Grad-CAM++: tinycam's α with pytorch-grad-cam's +1e-6 in the denominator gives its map; without it, not
     g, a = grads.double(), acts.double()
     denominator = 2 * g.square() + a.sum(dim=(-2, -1), keepdim=True) * g.pow(3) + 1e-6
     weights = (g.square() / denominator * g.relu()).sum(dim=(-2, -1))
     with_epsilon = T.normalize(T.upsample(T.normalize(T.localization_map(weights, a)), (64, 64)))
-    torch.testing.assert_close(bench._normalized(theirs["gradcam++"]), with_epsilon, rtol=0, atol=1e-5)
-    assert (bench._normalized(theirs["gradcam++"]) - bench._normalized(ours["gradcam++"])).abs().max() > 1e-3
+    torch.testing.assert_close(bench.normalized(theirs["gradcam++"]), with_epsilon, rtol=0, atol=1e-5)
+    assert (bench.normalized(theirs["gradcam++"]) - bench.normalized(ours["gradcam++"])).abs().max() > 1e-3
     # Guided Grad-CAM: guided backprop × the min-max normalized map (its README's composition), where tinycam
     # multiplies by the raw map: the same once the map's minimum is subtracted
     raw = T.upsample(T.gradcam(acts, grads), (64, 64))
     assert raw.flatten(1).amin(1).max() > 0  # a random-weight map nowhere 0 (the second image): the subtraction shows
     composed = theirs["guided-backprop"] * T.normalize(raw)[:, None]
-    torch.testing.assert_close(bench._normalized(theirs["guided-gradcam"]), bench._normalized(composed),
+    torch.testing.assert_close(bench.normalized(theirs["guided-gradcam"]), bench.normalized(composed),
                                rtol=0, atol=1e-5)
-    assert (bench._normalized(theirs["guided-gradcam"]) - bench._normalized(ours["guided-gradcam"])).abs().max() > 1e-3
+    assert (bench.normalized(theirs["guided-gradcam"]) - bench.normalized(ours["guided-gradcam"])).abs().max() > 1e-3
     # its guided backprop ran on a copy: the model's in-place ReLUs are untouched
     assert all(m.inplace for m in model.modules() if isinstance(m, torch.nn.ReLU))
 

@@ -394,7 +394,7 @@ def import_pytorch_grad_cam():
     return module
 
 
-def _peer_maps(library, model, images, layer, targets, patch):
+def peer_maps(library, model, images, layer, targets, patch):
     """{method: a function returning that library's map at the input's size} for one library."""
     size = tuple(images.shape[-2:])
     target_list = targets.tolist()
@@ -467,7 +467,7 @@ def _peer_maps(library, model, images, layer, targets, patch):
     raise ValueError(f"unknown peer library {library!r}")
 
 
-def _normalized(maps):
+def normalized(maps):
     """Min-max per image over all channels and pixels, as `tinycam.explain` does: (B, ...) -> (B, ...) in [0, 1]."""
     flat = maps.detach().reshape(maps.shape[0], 1, -1).to(torch.float64)
     return torch_reference.normalize(flat).reshape(maps.shape)
@@ -542,7 +542,7 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
     for method in methods:
         rows.append({"method": method, "library": "tinycam", "run": ours(method)})
         for library in libraries:
-            peer = _peer_maps(library, model, images, layer, targets, patch)
+            peer = peer_maps(library, model, images, layer, targets, patch)
             if method in peer:
                 rows.append({"method": method, "library": library, "run": peer[method]})
 
@@ -554,10 +554,10 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
         sync()
         bar.update()
         if row["library"] == "tinycam":
-            reference[row["method"]] = _normalized(result)
+            reference[row["method"]] = normalized(result)
         elif row["library"]:
             ref = reference[row["method"]]
-            row["max_diff"] = float((_normalized(result).to(ref.device) - ref).abs().max())
+            row["max_diff"] = float((normalized(result).to(ref.device) - ref).abs().max())
     for row in rows:
         model.zero_grad(set_to_none=True)  # a library that fills the parameters' .grad counts them in every row
         getattr(row["run"], "clear_grads", lambda: None)()
