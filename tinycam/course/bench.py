@@ -36,6 +36,13 @@ import tinycam
 from tinycam import torch_reference
 
 
+def _projection(c_in, c_out, stride):
+    """The shortcut's 1×1 projection when a block changes size or width, else None (the identity)."""
+    if stride == 1 and c_in == c_out:
+        return None
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+
 class BasicBlock(nn.Module):
     """torchvision's BasicBlock: two 3×3 convolutions and the identity (or a 1×1 projection) added."""
 
@@ -49,9 +56,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(width, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.downsample = _projection(c_in, c_out, stride)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -75,9 +80,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, c_out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.downsample = _projection(c_in, c_out, stride)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
