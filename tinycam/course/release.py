@@ -1,4 +1,5 @@
-"""`python -m tinycam release [--out DIR] [--source DIR]`: write the student copy of every solution notebook.
+"""`python -m tinycam release [--out DIR] [--source DIR] [--bundle DIR]`: write the student copy of every solution
+notebook, and with --bundle the folder an instructor hands out (`bundle`).
 
 A solution notebook (`notebooks/NN_name.ipynb`) holds each answer between a `### BEGIN SOLUTION` line and a
 `### END SOLUTION` line. Its student copy (`notebooks/student/NN_name.ipynb` by default)
@@ -20,6 +21,7 @@ the notebook and the cell; the solution notebooks are only ever read.
 import argparse
 import copy
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -152,6 +154,50 @@ def _is_student_copy(path):
     return nb.metadata.get("tinycam", {}).get("student_copy_of") == path.name
 
 
+STUDENT_README = """# tinycam: the student edition
+
+The course's notebooks with their exercises open, and the `tinycam` package they run on. Set up once (Python 3.11
+or newer, in a fresh virtual environment), then open the course:
+
+```bash
+pip install -r requirements.txt && jupyter lab notebooks/
+```
+
+In each exercise cell, replace `raise NotImplementedError()` with your answer and run the check cell below it:
+`✓` means right on the notebook's example and on random cases, `✗` shows what was expected, what came back and a
+hint. Grade your notebook the way it will be graded: `python -m tinycam grade notebooks/NN_name.ipynb`.
+"""
+# what a student bundle holds besides the student notebooks: the package and what installs it
+BUNDLE_FILES = ("pyproject.toml", "requirements.txt")
+
+
+def bundle(student_dir, root, out_dir, log=print):
+    """Write the folder an instructor hands out: `notebooks/` (the student copies of `student_dir`), the package
+    `tinycam/` and its `data/`, `pyproject.toml`, `requirements.txt` and a short README.md; without the solution
+    notebooks, their jupytext twins or the tests (whose tables hold right answers). `out_dir` must not exist yet
+    or be empty: nothing is overwritten."""
+    student_dir, root, out_dir = Path(student_dir), Path(root), Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ReleaseError(f"the bundle folder {out_dir} already exists and is not empty; choose a new folder")
+    copies = sorted(path for path in student_dir.glob("*.ipynb") if _is_student_copy(path))
+    if not copies:
+        raise ReleaseError(f"no student copies in {student_dir}; run the release first")
+    missing = [name for name in ("tinycam", "data", *BUNDLE_FILES) if not (root / name).exists()]
+    if missing:
+        raise ReleaseError(f"{root} is not the course's folder (no {', '.join(missing)}); run from the checkout")
+    (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    for path in copies:
+        shutil.copy2(path, out_dir / "notebooks" / path.name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    for folder in ("tinycam", "data"):
+        shutil.copytree(root / folder, out_dir / folder, ignore=ignore)
+    for name in BUNDLE_FILES:
+        shutil.copy2(root / name, out_dir / name)
+    (out_dir / "README.md").write_text(STUDENT_README, encoding="utf-8")
+    log(f"bundle      {_shown(out_dir)} ({len(copies)} notebooks, the package and its data)")
+    return out_dir
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tinycam release",
@@ -161,7 +207,12 @@ def main(argv=None):
                         help=f"folder for the student copies (default: {STUDENT_DIR})")
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, metavar="DIR",
                         help=f"folder of the solution notebooks (default: {SOURCE_DIR})")
+    parser.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="also write the folder to hand out: the student notebooks, the package, its data and "
+                             "how to install them, without solutions or tests (DIR must be new or empty)")
     args = parser.parse_args(argv)
+    if args.bundle is not None and args.bundle.exists() and (not args.bundle.is_dir() or any(args.bundle.iterdir())):
+        parser.error(f"--bundle {args.bundle}: already exists and is not empty; choose a new folder")
     if not args.source.is_dir():
         parser.error(f"--source {args.source}: " + ("not a folder" if args.source.exists() else "no such folder"))
     if args.out.exists() and not args.out.is_dir():
@@ -170,6 +221,8 @@ def main(argv=None):
         parser.error(f"--out {args.out} is the --source folder: the student copies would replace the solutions")
     try:
         release(args.source, args.out)
+        if args.bundle is not None:
+            bundle(args.out, args.source.resolve().parent, args.bundle)
     except ReleaseError as error:
         print(f"release: {error}", file=sys.stderr)
         return 1
