@@ -8,6 +8,7 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 import contextlib
 import math
 import numbers
+import operator
 from collections.abc import Iterator
 
 import torch
@@ -142,8 +143,6 @@ def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = 
 
 def _count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
     """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
-    import operator  # here, so that this change stays inside the occlusion part of the module
-
     try:
         number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
@@ -279,11 +278,8 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _check_ascent_options(**options: float) -> None:
     """Class model visualization's options: counts are non-negative integers, rates finite and non-negative."""
-    for name in ("steps", "jitter", "blur_every"):
-        value = options[name]
-        smallest = 1 if name == "blur_every" else 0
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
-            raise ValueError(f"{name} must be an integer ≥ {smallest}, got {value!r}")
+    for name, smallest in (("steps", 0), ("jitter", 0), ("blur_every", 1)):
+        _count(name, options[name], smallest, what=f"an integer ≥ {smallest}")
     for name in ("lr", "l2", "blur_sigma"):
         value = options[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
