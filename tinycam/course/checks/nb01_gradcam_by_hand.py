@@ -40,7 +40,7 @@ GRADCAM_MAP = Exercise(
     "gradcam_map", "01_gradcam_by_hand", points=2,  # answer(weights, acts) -> ReLU(Σ_k w_k A^k)
     cases=lambda seed: [(label, (reference.gradcam_weights(grads), acts))
                         for label, (acts, grads) in _maps_cases(np.random.default_rng(seed), True)],
-    expected=lambda w, a: np.maximum(reference.weighted_combination(w, a), 0),
+    expected=reference.localization_map,
     hint="weight each map, sum over k (axis -3), then max(·, 0): w[..., :, None, None] * acts",
     mistakes=(
         Mistake("you forgot the ReLU: Grad-CAM keeps only the positive evidence, max(L, 0)",

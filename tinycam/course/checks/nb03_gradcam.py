@@ -36,11 +36,6 @@ def _np(x):
     return np.array(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
 
 
-def _combine(weights, acts):
-    """ReLU(Σ_k w_k A^k) for NumPy weights (B, K) and acts (B, K, h, w)."""
-    return np.maximum(reference.weighted_combination(weights, acts), 0.0)
-
-
 GRADCAM_WEIGHTS_TORCH = Exercise(
     "gradcam_weights_torch", "03_gradcam", points=2,  # answer(grads) -> α, torch (B, K, h, w) -> (B, K)
     cases=lambda seed: [(label, (grads,)) for label, (_, grads) in _torch_maps_cases(seed)],
@@ -70,16 +65,16 @@ GRADCAM_TORCH = Exercise(
         Mistake("you forgot the ReLU: Grad-CAM keeps only the positive evidence, torch.relu(L)",
                 lambda a, g: reference.weighted_combination(reference.gradcam_weights(_np(g)), _np(a))),
         Mistake("the weights are the *means* of the gradient maps: your map is Z = h·w times too large",
-                lambda a, g: _combine(_np(g).sum(axis=(-2, -1)), _np(a))),
+                lambda a, g: reference.localization_map(_np(g).sum(axis=(-2, -1)), _np(a))),
         Mistake("apply the ReLU once, to the sum over k, not to each weighted map α_k A^k",
                 lambda a, g: np.maximum(reference.gradcam_weights(_np(g))[..., None, None] * _np(a), 0.0).sum(axis=-3)),
         Mistake("Grad-CAM weights each whole map by one number, the mean of its gradient map, "
                 "not each pixel by its own gradient (that would be ReLU(Σ_k G^k ⊙ A^k))",
                 lambda a, g: np.maximum((_np(g) * _np(a)).sum(axis=-3), 0.0)),
         Mistake("keep the batch axis: each image's map uses that image's own weights, shape (B, K)",
-                lambda a, g: _combine(np.broadcast_to(_np(g).mean(axis=(0, -2, -1)), _np(g).shape[:2]), _np(a))),
+                lambda a, g: reference.localization_map(np.broadcast_to(_np(g).mean(axis=(0, -2, -1)), _np(g).shape[:2]), _np(a))),
         Mistake("weight the feature maps A^k, not the gradient maps",
-                lambda a, g: _combine(reference.gradcam_weights(_np(g)), _np(g))),
+                lambda a, g: reference.localization_map(reference.gradcam_weights(_np(g)), _np(g))),
     ),
 )
 
@@ -95,9 +90,9 @@ COUNTERFACTUAL_TORCH = Exercise(
         Mistake("negate before the ReLU: ReLU(−L), not −ReLU(L) (a map of evidence is never negative)",
                 lambda a, g: -reference.gradcam(_np(a), _np(g))),
         Mistake("the weights are the *means* of the negated gradient maps: your map is Z = h·w times too large",
-                lambda a, g: _combine(-_np(g).sum(axis=(-2, -1)), _np(a))),
+                lambda a, g: reference.localization_map(-_np(g).sum(axis=(-2, -1)), _np(a))),
         Mistake("no ReLU on the gradients: negate and average them all; the only ReLU is on the final map",
-                lambda a, g: _combine(np.maximum(-_np(g), 0.0).mean(axis=(-2, -1)), _np(a))),
+                lambda a, g: reference.localization_map(np.maximum(-_np(g), 0.0).mean(axis=(-2, -1)), _np(a))),
     ),
 )
 
