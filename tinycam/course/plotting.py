@@ -4,7 +4,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["to_numpy", "overlay", "show_grid", "annotate"]
+__all__ = ["HEATMAP_CMAP", "to_numpy", "overlay", "show_grid", "annotate"]
+
+# every heatmap of the course: perceptually uniform and colour-blind safe (matplotlib's inferno; jet is neither)
+HEATMAP_CMAP = "inferno"
 
 
 def to_numpy(x):
@@ -13,7 +16,7 @@ def to_numpy(x):
     return np.moveaxis(x, 0, -1) if x.ndim == 3 and x.shape[0] in (1, 3) else x
 
 
-def overlay(image, heatmap, opacity=0.5, cmap="jet"):
+def overlay(image, heatmap, opacity=0.5, cmap=HEATMAP_CMAP):
     """Blend an RGB image (3, H, W) in [0, 1] with a colour-mapped map (H, W) in [0, 1]: (1 − a)·image + a·colour.
     Returns (3, H, W) like the image (a tensor if the image is one)."""
     colours = plt.get_cmap(cmap)(to_numpy(heatmap))[..., :3]
@@ -22,7 +25,7 @@ def overlay(image, heatmap, opacity=0.5, cmap="jet"):
     return torch.as_tensor(blended, dtype=image.dtype) if isinstance(image, torch.Tensor) else blended
 
 
-def show_grid(panels, titles=None, row_labels=None, size=2.0, cmap="jet"):
+def show_grid(panels, titles=None, row_labels=None, size=2.0, cmap=HEATMAP_CMAP):
     """Draw a grid of panels (a list of rows, each a list of images (3, H, W) or maps (H, W) in [0, 1])."""
     rows, cols = len(panels), max(len(row) for row in panels)
     figure, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
