@@ -9,7 +9,6 @@ the command line; and one that sleeps and loops forever, with a short timeout.
 import csv
 import hashlib
 import json
-import pickle
 import re
 import subprocess
 import sys
@@ -272,9 +271,10 @@ def _redefined_checks(nb):  # a wrong answer whose check cell has been made to p
     _answer(nb, "counterfactual_weights", OWN_COUNTERFACTUAL)
 
 
-def _deleted(nb):  # also shadows names the grader must not rely on
-    _insert_after(nb, "checks.counterfactual_weights(",
-                  "del gradcam_map\njson = pickle = sys = numpy = list = str = isinstance = open = None")
+def _deleted(nb):  # the answer's cell deleted; another answer's cell shadows names the judging process uses
+    nb.cells = [c for c in nb.cells if not c.source.startswith("def gradcam_map(")]
+    cell = next(c for c in nb.cells if c.source.startswith("def counterfactual_weights("))
+    cell.source += "\n\njson = pickle = sys = numpy = list = str = isinstance = open = None"
 
 
 MUTANTS = {  # name -> (how to alter 01, the exercise that must lose its points, a fragment of the message)
@@ -282,7 +282,7 @@ MUTANTS = {  # name -> (how to alter 01, the exercise that must lose its points,
     "relu": (_missing_relu, "gradcam_map", "you forgot the ReLU"),
     "sign": (_wrong_sign, "counterfactual_weights", "negate the gradients"),
     "hard_coded": (_hard_coded, "gradcam_map", "wrong on random"),
-    "memorised": (_memorised, "gradcam_weights", "wrong on random"),
+    "memorised": (_memorised, "gradcam_weights", "name 'checks' is not defined"),  # no course where it is judged
     "redefined_checks": (_redefined_checks, "gradcam_weights", "wrong on"),
     "deleted": (_deleted, "gradcam_map", "`gradcam_map` is not defined"),
 }
@@ -388,8 +388,8 @@ def test_hidden_seeds_are_secret_per_run_and_never_the_notebooks_seed():
     assert 0 not in seeds and len(seeds) == 50 * len(checks.EXERCISES)
 
 
-def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
-    """The code the grader runs in the kernel, run here: what each kind of answer turns into for the judge."""
+def test_results_come_back_from_the_judging_process_as_plain_values():
+    """The code of the judging process, run here: what each kind of answer turns into for the judge."""
     import numpy as np
 
     class Tensor:  # what the runner asks of a torch tensor (torch itself is exercised by notebook 03)
@@ -407,24 +407,15 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
 
     from tinycam.course.grading import runner
 
-    namespace = {"list": None, "isinstance": None, "json": None, "open": None}  # a notebook that shadowed them
-
-    def run(*args):
-        return runner.run(*args, namespace=namespace)
-
     answers = {
         "floats": np.array([[1.5, np.nan], [-0.0, np.inf]]), "ints": np.arange(6, dtype=np.int32).reshape(2, 3),
         "flags": np.array([True, False]), "tensor": Tensor(np.full((2, 3), 2.0)),
         "scalar": np.float32(0.25), "number": 7, "text": "symmetric", "nothing": None,
         "nested": [1, (2.5, "a"), {"k": [3]}], "complex": np.array([1 + 2j]), "odd": object(),
     }
-    with open(tmp_path / "cases.pkl", "wb") as file:
-        pickle.dump([()], file)
-    got = {}
-    for name, answer in answers.items():
-        namespace[name] = answer
-        run(str(tmp_path / "cases.pkl"), str(tmp_path / f"{name}.json"), name, 0, True)
-        got[name] = grading.decode(json.loads((tmp_path / f"{name}.json").read_text())["value"])
+    namespace = dict(answers)
+    got = {name: grading.decode(json.loads(json.dumps(runner.call(namespace, name, True, ())))["value"])
+           for name in answers}
     np.testing.assert_array_equal(got["floats"], answers["floats"])
     assert got["ints"].dtype == np.int32 and got["ints"].shape == (2, 3)
     assert got["flags"].dtype == bool and got["tensor"].dtype == np.float64 and (got["tensor"] == 2).all()
@@ -432,28 +423,50 @@ def test_results_come_back_from_the_kernel_as_plain_values(tmp_path):
     assert got["nested"] == [1, (2.5, "a"), {"k": [3]}] and got["complex"][0] == 1 + 2j
     assert type(got["odd"]).__name__ == "object" and repr(got["odd"]).startswith("<object object")
 
-    def status(name, is_value=False):
-        run(str(tmp_path / "cases.pkl"), str(tmp_path / "s.json"), name, 0, is_value)
-        return json.loads((tmp_path / "s.json").read_text())
-
     def unfinished():
         raise NotImplementedError()
 
     def broken():
         return 1 / 0
 
-    namespace.update(unfinished=unfinished, broken=broken, not_a_function=3)
-    assert status("missing") == {"status": "missing"}
-    assert status("unfinished") == {"status": "not_done"}
-    assert status("broken") == {"status": "raised", "error": "ZeroDivisionError: division by zero"}
-    assert status("not_a_function") == {"status": "not_callable", "type": "int"}
+    def leaves():
+        raise SystemExit(3)
+
+    namespace.update(unfinished=unfinished, broken=broken, leaves=leaves, not_a_function=3)
+    assert runner.call(namespace, "missing", False, ()) == {"status": "missing"}
+    assert runner.call(namespace, "unfinished", False, ()) == {"status": "not_done"}
+    assert runner.call(namespace, "broken", False, ()) == {"status": "raised",
+                                                             "error": "ZeroDivisionError: division by zero"}
+    assert runner.call(namespace, "leaves", False, ()) == {"status": "raised", "error": "SystemExit: 3"}
+    assert runner.call(namespace, "not_a_function", False, ()) == {"status": "not_callable", "type": "int"}
 
 
-def test_the_runner_imports_light_in_the_kernel_and_nothing_of_the_grader():
-    """The kernel imports `tinycam.course.grading.runner` (and so the package): numpy and the standard library only."""
-    probe = ("import sys, types, tinycam.course.grading.runner as runner\n"
-             "heavy = ['torch', 'nbclient', 'nbformat', 'jupyter_client', 'tinycam.course.checks']\n"
-             "print([m for m in heavy if m in sys.modules])\n"
-             "print(sorted(v.__name__ for v in vars(runner).values() if isinstance(v, types.ModuleType)))")
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert run.stdout.split("\n")[:2] == ["[]", "['json', 'numpy', 'pickle', 'sys']"], run.stdout
+def test_the_judging_script_imports_nothing_of_the_course():
+    """`runner.py` is copied and run as a script in the judging process: the standard library and numpy only."""
+    import ast
+
+    tree = ast.parse((ROOT / "tinycam" / "course" / "grading" / "runner.py").read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names} | {node.module.split(".")[0] for node in ast.walk(tree)
+                                            if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported == {"json", "numpy", "os", "pickle", "sys"}, imported
+
+
+def test_the_judging_process_runs_the_answers_and_the_plain_imports_they_use():
+    from tinycam.course.grading.answers import program
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in [
+        "import numpy as np\nimport matplotlib.pyplot as plt\nfrom tinycam import reference\nimport torch, math",
+        "def helper(x):\n    return inner(x) + math.pi\n\ndef inner(x):\n    return x\n\ntraining = run_for_hours()",
+        "%timeit helper(1)\ndef gradcam_weights(grads):\n    raise NotImplementedError()",
+        "def gradcam_weights(grads):\n    return np.mean(helper(grads), axis=(-2, -1))\n\nchecks.gradcam_weights("
+        "gradcam_weights)",
+        "print('a teaching cell')",
+    ]]
+    assert program(nb, ["gradcam_weights", "absent"]) == [
+        "import numpy as np", "import torch, math",  # not matplotlib (unused), never tinycam
+        "def helper(x):\n    return inner(x) + math.pi", "def inner(x):\n    return x",  # helpers, not the rest
+        "def gradcam_weights(grads):\n    return np.mean(helper(grads), axis=(-2, -1))",  # the last definition
+        "checks.gradcam_weights(gradcam_weights)",  # run, and fails harmlessly where it is judged
+    ]

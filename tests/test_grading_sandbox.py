@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from tinycam.course import grading
-from tinycam.course.grading import kernel, loop, sandbox
+from tinycam.course.grading import judging, kernel, loop, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tinycam"
@@ -76,9 +76,11 @@ def test_writes_outside_the_private_folder(tmp_path, mode):
 def test_killing_the_grader_costs_only_the_notebook(tmp_path, mode):
     if mode == "no-bwrap" and not sandbox.drops_privileges():
         pytest.skip("without bubblewrap, a kernel running as the grader's user can signal it")
-    hostile = _notebook(tmp_path / "eve", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+    hostile = _notebook(tmp_path / "eve", kill)  # from the kernel that runs the notebook
+    judged = _exercise_notebook(tmp_path / "mallory", [kill])  # from the process that judges the answers
     fine = _notebook(tmp_path / "bob", "x = 1")
-    results = grading.grade([str(hostile), str(fine)], timeout=5)
+    results = grading.grade([str(hostile), str(judged), str(fine)], timeout=5)
     for result in results:
         _graded(result)
 
@@ -158,3 +160,97 @@ def test_the_grader_says_once_what_a_submission_can_reach(monkeypatch):
     finally:
         sandbox.bwrap_problem.cache_clear()
     assert run.stderr.count("submissions are not sandboxed") == 1, run.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# answers judged without the course: a fresh process that cannot import, read or patch it
+
+
+def _exercise_notebook(folder, answers, *extra):
+    """A copy of notebook 01 made of `extra` cells and one exercise cell per answer source."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in extra]
+    for source in answers:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = ["exercise"]
+        nb.cells.append(cell)
+    path = folder / f"{STEM}.ipynb"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_the_course_cannot_be_reached_from_an_answer(tmp_path, mode):
+    classmate = _notebook(tmp_path / "bob", "def gradcam_map(weights, acts):\n    return 'the right answer'")
+    reference = PACKAGE / "reference.py"
+    path = _exercise_notebook(tmp_path / "eve", [
+        # the 37/37 cell: the course's reference imported and called
+        "from tinycam import reference\nimport numpy as np\n\ndef gradcam_weights(grads):\n"
+        "    return reference.gradcam_weights(grads)",
+        # the same, found again at call time through the import machinery and the checkout on the import path
+        f"def gradcam_map(weights, acts):\n    import importlib, sys\n    sys.path.insert(0, {str(ROOT)!r})\n"
+        "    return importlib.import_module('tinycam.reference').localization_map(weights, acts)",
+        # the reference's file read and executed
+        f"def counterfactual_weights(grads):\n    namespace = {{}}\n    exec(open({str(reference)!r}).read(), "
+        "namespace)\n    return namespace['counterfactual_weights'](grads)",
+        # a classmate's answer read from the batch's folder
+        f"def classmates(weights, acts):\n    return open({str(classmate)!r}).read()",
+    ], "import sys, types\n"  # the grader's runner pre-registered, as in the kernel the answers used to run in
+       "fake = types.ModuleType('runner')\nfake.run = lambda *a, **k: None\n"
+       "sys.modules.setdefault('tinycam.course.grading.runner', fake)")
+    result = grading.grade([str(path), str(classmate)], timeout=20)[0]
+    by_name = {e.name: e for e in result.exercises}
+    assert not by_name["gradcam_weights"].passed and "name 'reference' is not defined" in \
+        by_name["gradcam_weights"].message, by_name["gradcam_weights"].message
+    assert not by_name["gradcam_map"].passed and "ModuleNotFoundError" in by_name["gradcam_map"].message
+    if mode == "bwrap":  # the package's files are not in the process's file system
+        assert not by_name["counterfactual_weights"].passed
+        assert "FileNotFoundError" in by_name["counterfactual_weights"].message
+        with sandbox.Sandbox(None, 60, [*judging.course_folders(), str(classmate.parent)]) as box:
+            probe = f"import os; print(os.path.exists({str(reference)!r}), os.path.exists({str(classmate)!r}))"
+            run = subprocess.run(box.wrap([sys.executable, "-I", "-S", "-c", probe]), capture_output=True, text=True,
+                                 **{k: v for k, v in box.popen_kwargs().items() if k not in ("stdout", "stderr")})
+            assert run.stdout.split() == ["False", "False"], run.stderr
+    else:  # without bubblewrap a file this user may read can be read: documented, and flagged
+        assert any("exec" in f.reason for f in result.flags if f.exercise == "counterfactual_weights"), result.flags
+    assert result.score == (0 if mode == "bwrap" else 1)
+
+
+def test_links_planted_where_the_grader_reads_change_nothing(tmp_path, mode):
+    import numpy as np
+
+    path = _exercise_notebook(tmp_path / "eve", [
+        "import os\nimport numpy as np\n\nfor name in ['progress', 'gradcam_weights.0.json', 'gradcam_map.0.json']:\n"
+        "    os.symlink('/dev/zero', name)\n\ndef gradcam_weights(grads):\n    return np.mean(grads, axis=(-2, -1))",
+    ])
+    result = grading.grade_notebook(path, timeout=20)
+    assert [(e.name, e.passed) for e in result.exercises][:2] == [("gradcam_weights", True), ("gradcam_map", False)]
+    assert np.isfinite(result.seconds) and result.seconds < 60
+
+
+def test_no_network_under_bubblewrap(tmp_path, mode):
+    import socket
+
+    if mode != "bwrap":
+        pytest.skip("without bubblewrap the network is not isolated (documented)")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        call = f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\nexcept OSError:\n    pass"
+        grading.grade_notebook(_exercise_notebook(tmp_path / "eve", [call], call), timeout=20)  # kernel, judge
+        with pytest.raises(TimeoutError):
+            server.accept()
+
+
+def test_filling_the_disk_is_stopped_by_the_folder_quota(tmp_path, mode, monkeypatch):
+    monkeypatch.setattr(sandbox, "FOLDER_QUOTA", 20 << 20)  # 20 MiB instead of 1 GiB: the same code, a cheap test
+    fill = ("import time\nfor i in range(400):\n    with open(f'fill{i}', 'wb') as f:\n        f.write(b'x' * (1 << 20))\n"
+            "    time.sleep(0.01)\nfinished = True")
+    path = _exercise_notebook(tmp_path / "eve", [f"def gradcam_weights(grads):\n    return 0\n\n{fill}"], fill)
+    start = time.monotonic()
+    result = grading.grade_notebook(path, timeout=30)
+    assert time.monotonic() - start < 30, "the quota did not stop the writes"
+    assert any(note.startswith("the notebook wrote more than 20 MiB in its folder") for note in result.notes)
+    assert any(note.startswith("the answers wrote more than 20 MiB in their folder") for note in result.notes)

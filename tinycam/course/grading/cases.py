@@ -1,16 +1,11 @@
-"""Grade one exercise on its hidden cases: draw them here, call the student's object in the kernel (`runner`), read
-the result back as plain values and judge it here."""
+"""One exercise's hidden cases: their seed, and the verdict on what the judging process (`runner`) sent back as plain
+values, judged here, in the grader's process."""
 
 import hashlib
-import json
-import pickle
 
-from tinycam.course.grading.results import failed, passed
-from tinycam.course.grading.sandbox import read_limited
+from tinycam.course.grading.results import failed
 
 NOT_DONE = "not done yet"
-RESULT_SIZE = 256 << 20  # the largest result file read back (10 million numbers as JSON)
-RUNNER_MODULE = f"{__package__}.runner"  # imported by name in the kernel, which runs this same Python environment
 
 
 def hidden_seed(secret, name):
@@ -19,50 +14,33 @@ def hidden_seed(secret, name):
     return int.from_bytes(digest[:8], "big") >> 1 or 1
 
 
-def grade_exercise(kernel, exercise, seed, folder):
-    """Run `exercise` (a `checks.Exercise`) on `exercise.cases(seed)` in `kernel` (a `kernel.Kernel` that ran the
-    notebook), the cases' arguments passed through a pickle file in `folder`: an `ExerciseResult`."""
-    cases = exercise.cases(seed)
-    cases_path = folder / f"{exercise.name}.cases.pkl"
-    with open(cases_path, "xb") as file:  # "x": never through a link a submission left in its folder
-        pickle.dump([args for _, args in cases], file)
-    for index, (label, args) in enumerate(cases):
-        result_path = folder / f"{exercise.name}.{index}.json"
-        run = kernel.run_source(f"__import__({RUNNER_MODULE!r}, fromlist=['run']).run({str(cases_path)!r}, "
-                                f"{str(result_path)!r}, {exercise.name!r}, {index}, {exercise.is_value})")
-        if run.timed_out:
-            return failed(exercise, f"timed out after {kernel.timeout:g} s on {label}")
-        if run.dead:
-            return failed(exercise, f"{kernel.dead} while running it on {label}")
-        try:
-            result = json.loads(read_limited(result_path, RESULT_SIZE).decode("utf-8"))
-        except (OSError, ValueError):
-            return failed(exercise, f"could not be run on {label}: {run.error or 'no result came back'}")
-        status = result.get("status")
-        if status == "missing":
-            return failed(exercise, f"`{exercise.name}` is not defined")
-        if status == "not_done":
-            return failed(exercise, NOT_DONE)
-        if status == "not_callable":
-            return failed(exercise, f"`{exercise.name}` should be the function you wrote, "
-                                    f"but it is a {result.get('type')}")
-        if status == "raised":
-            return failed(exercise, f"raised {result.get('error')} on {label}")
-        try:
-            got = decode(result["value"])
-        except (KeyError, IndexError, TypeError, ValueError) as error:
-            return failed(exercise, f"could not read the result on {label}: {error}")
-        if exercise.is_value and got is None:
-            return failed(exercise, NOT_DONE)
-        try:
-            verdict = exercise.judge(label, args, got)
-        except Exception as error:  # a result so odd that the judge itself fails on it
-            verdict = (f"wrong on {label}: could not compare the result ({type(error).__name__}: {error})",
-                       exercise.hint or "check the type and shape of what you return")
-        if verdict is not None:
-            problem, hint = verdict
-            return failed(exercise, f"{problem}\nhint: {hint}" if hint else problem)
-    return passed(exercise)
+def verdict(exercise, label, args, result):
+    """None when the judging process's `result` for one case ({"status": ...}, see `runner.call`) is right, else
+    the `failed` ExerciseResult it earns."""
+    status = result.get("status") if isinstance(result, dict) else None
+    if status == "missing":
+        return failed(exercise, f"`{exercise.name}` is not defined")
+    if status == "not_done":
+        return failed(exercise, NOT_DONE)
+    if status == "not_callable":
+        return failed(exercise, f"`{exercise.name}` should be the function you wrote, but it is a {result.get('type')}")
+    if status == "raised":
+        return failed(exercise, f"raised {result.get('error')} on {label}")
+    try:
+        got = decode(result["value"])
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        return failed(exercise, f"could not read the result on {label}: {error}")
+    if exercise.is_value and got is None:
+        return failed(exercise, NOT_DONE)
+    try:
+        problem = exercise.judge(label, args, got)
+    except Exception as error:  # a result so odd that the judge itself fails on it
+        problem = (f"wrong on {label}: could not compare the result ({type(error).__name__}: {error})",
+                   exercise.hint or "check the type and shape of what you return")
+    if problem is None:
+        return None
+    problem, hint = problem
+    return failed(exercise, f"{problem}\nhint: {hint}" if hint else problem)
 
 
 def decode(value):

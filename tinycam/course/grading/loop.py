@@ -1,27 +1,24 @@
-"""Grade notebook files: run each in a fresh kernel, then grade its exercises there on hidden cases.
+"""Grade notebook files: run each in a sandboxed kernel for the instructor's notes, then judge its answers on
+hidden cases in a fresh process that cannot reach the course.
 
-Each notebook is executed, as an in-memory copy (the file is only read), in a fresh kernel of this environment's
-Python, in a sandbox (`sandbox`: a private temporary folder holding a copy of the file, its own session, resource
-limits, bubblewrap when installed), with a per-cell timeout: a cell that runs too long is interrupted and the next
-cell runs; a cell that raises does not stop the notebook either. A notebook has a time budget in all (its cells,
-its hidden cases and its restarts), BUDGET_FACTOR per-cell timeouts plus BUDGET_SLACK seconds: past it, the cells
-left are not run and the exercises left are not graded. Then, in the same kernel, every exercise of that
-notebook (`Exercise.notebook` == the file's stem; a renamed student copy is recognised by its metadata) is graded on
-**hidden cases**:
+1. The notebook is executed, as an in-memory copy (the file is only read), in a fresh kernel of this environment's
+   Python, in a sandbox (`sandbox`: a private temporary folder holding a copy of the file, its own session, resource
+   limits, bubblewrap when installed, the course's notebooks and tests and the batch's submissions hidden), with a
+   per-cell timeout: a cell that runs too long is interrupted and the next cell runs; a cell that raises does not
+   stop the notebook either. What happened (cells that raised, timed out, killed the kernel) goes to the notes; no
+   point depends on it.
+2. Every exercise of that notebook (`Exercise.notebook` == the file's stem; a renamed student copy is recognised by
+   its metadata) is judged on **hidden cases** (`judging`): the grader draws them in its own process, with a seed
+   derived from a secret drawn afresh for each run (never printed, never the seed the notebook's checks use); a fresh
+   process without the course's code runs only the answers' cells and the plain imports they use, calls each
+   answer on each case and writes the results as plain values; the grader judges them with `exercise.judge`.
 
-- the grader draws the cases in its own process, `exercise.cases(seed)` with a seed derived from a secret drawn
-  afresh for each run (never printed, never the seed the notebook's checks use);
-- it sends their arguments to the kernel (a pickle file in a private temporary folder), calls the student's object
-  there (the function named like the exercise; for a value exercise, the variable's value) once per case, under the
-  same per-cell timeout, and brings the result back as JSON (NumPy arrays and plain Python values only: nothing the
-  notebook produces is ever unpickled or executed by the grader);
-- it judges each result with `exercise.judge`, in its own process.
+So redefining `checks`, importing the course's reference, or patching the grader inside the notebook changes
+nothing, and an answer hard-coded to the notebook's example fails the random cases. Points are all or nothing per
+exercise. Each step has a time budget, BUDGET_FACTOR per-cell timeouts plus BUDGET_SLACK seconds: past it, the cells
+left are not run, or the exercises left are not graded.
 
-So redefining `checks` inside the notebook changes nothing, and an answer hard-coded to the notebook's example
-fails the random cases. Points are all or nothing per exercise.
-
-`tinycam.course.checks` and nbformat are imported when a notebook is graded, not with this module: the kernel
-imports the grading package too (to reach `runner`), and must not pay for them.
+`tinycam.course.checks` and nbformat are imported when a notebook is graded, not with this module.
 """
 
 import os
@@ -30,8 +27,8 @@ import time
 from pathlib import Path
 
 from tinycam.course.grading import sandbox
-from tinycam.course.grading.cases import grade_exercise, hidden_seed
 from tinycam.course.grading.flags import cell_label, flag_notebooks
+from tinycam.course.grading.judging import answer_folders, judge
 from tinycam.course.grading.kernel import Kernel
 from tinycam.course.grading.results import NotebookResult, failed
 
@@ -70,13 +67,15 @@ def grade(paths, timeout=DEFAULT_TIMEOUT, jobs=1, on_done=None):
     secret = secrets.randbits(128)
     sandbox.warn_once()
     flags = flag_notebooks(paths)
+    hidden = submission_folders(paths)
     if jobs <= 1 or len(paths) <= 1:
-        return _collect((grade_notebook(p, timeout, secret) for p in paths), flags, on_done)
+        return _collect((grade_notebook(p, timeout, secret, hidden) for p in paths), flags, on_done)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return _collect(pool.map(grade_notebook, paths, [timeout] * len(paths), [secret] * len(paths)), flags, on_done)
+        return _collect(pool.map(grade_notebook, paths, [timeout] * len(paths), [secret] * len(paths),
+                                 [hidden] * len(paths)), flags, on_done)
 
 
 def _collect(results, flags, on_done):
@@ -89,14 +88,20 @@ def _collect(results, flags, on_done):
     return collected
 
 
-def grade_notebook(path, timeout=DEFAULT_TIMEOUT, secret=None):
-    """Grade one notebook file; never raises for a wrong, broken or hostile notebook (see NotebookResult.error)."""
+def submission_folders(paths):
+    """The folders holding the notebooks `paths`: no submission's process sees them (under bubblewrap)."""
+    return tuple(sorted({str(Path(p).resolve().parent) for p in paths}))
+
+
+def grade_notebook(path, timeout=DEFAULT_TIMEOUT, secret=None, hidden=None):
+    """Grade one notebook file; never raises for a wrong, broken or hostile notebook (see NotebookResult.error).
+    `hidden`: the folders its processes must not see (default: the notebook's own folder)."""
     start = time.perf_counter()
     sandbox.warn_once()
     secret = secrets.randbits(128) if secret is None else secret
     result = NotebookResult(notebook=str(path))
     try:
-        _grade_into(result, Path(path), timeout, secret)
+        _grade_into(result, Path(path), timeout, secret, submission_folders([path]) if hidden is None else hidden)
     except _NotGraded as reason:
         result.error = str(reason)
         # a file that cannot be graded scores 0 on every exercise its name (or its metadata) announces
@@ -113,7 +118,7 @@ class _NotGraded(Exception):
         self.exercises = list(exercises)
 
 
-def _grade_into(result, path, timeout, secret):
+def _grade_into(result, path, timeout, secret, hidden):
     """Read the notebook at `path`, find its exercises and fill `result` with their grades and the run's notes."""
     import nbformat
 
@@ -142,35 +147,43 @@ def _grade_into(result, path, timeout, secret):
         return
 
     try:
-        result.exercises = _run_and_grade(nb, path, exercises, timeout, secret, result.notes)
+        result.exercises = _run_and_grade(nb, path, exercises, timeout, secret, result.notes, hidden)
     except Exception as error:  # e.g. the kernel could not be started: the grader's problem, not the student's
         raise _NotGraded(f"could not run the notebook ({type(error).__name__}: {error})", exercises) from error
 
 
-def _run_and_grade(nb, path, exercises, timeout, secret, notes):
-    """Execute the notebook (read from `path`), then grade each exercise in the same kernel.
+def _run_and_grade(nb, path, exercises, timeout, secret, notes, hidden=()):
+    """Run the notebook (read from `path`) for the instructor's notes, then judge its answers in a fresh process.
 
     A cell that kills the kernel (`exit()`, `os._exit`, a crash) or that an interrupt cannot stop is left out and
-    the notebook is run again in a fresh kernel, at most MAX_RESTARTS times; an exercise whose hidden case kills the
-    kernel scores 0 and the remaining ones are graded in a fresh kernel too. All of it within the notebook's budget.
+    the notebook is run again in a fresh kernel, at most MAX_RESTARTS times, within the notebook's budget. The
+    answers are judged afterwards (`judging.judge`), within a budget of their own of the same size.
     """
     seconds = budget(timeout)
-    deadline = time.monotonic() + seconds
-    cpu_seconds = seconds * max(1, os.cpu_count() or 1) + 10  # a backstop: the deadline stops it first
+    _run_cells(nb, path, timeout, time.monotonic() + seconds, notes, [*answer_folders(), *hidden])
+    return judge(nb, exercises, timeout, secret, hidden, time.monotonic() + seconds, notes)
+
+
+def _run_cells(nb, path, timeout, deadline, notes, hidden):
+    """Execute the notebook's code cells in a sandboxed kernel; what happened goes to `notes`."""
+    cpu_seconds = budget(timeout) * max(1, os.cpu_count() or 1) + 10  # a backstop: the deadline stops it first
     code_cells = [i for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"]
-    graded, pending, left_out, reported, not_run = [], list(exercises), [], False, []
+    left_out: list[int] = []
+    raised: list[str] = []
+    timed_out: list[str] = []
+    not_run: list[str] = []
     for _ in range(MAX_RESTARTS + 1):
-        with sandbox.Sandbox(path, cpu_seconds) as box, Kernel(nb, box, timeout, deadline) as kernel:
-            raised, timed_out, died_in = [], [], None
+        raised, timed_out, not_run, died_in = [], [], [], None  # what the last run saw
+        with sandbox.Sandbox(path, cpu_seconds, hidden) as box, Kernel(nb, box, timeout, deadline) as kernel:
             for index in code_cells:
-                if index + 1 in left_out:
+                if index in left_out:
                     continue
                 if kernel.out_of_time:
                     not_run.append(cell_label(nb, index))
                     continue
                 run = kernel.run_cell(index)
                 if run.dead:
-                    died_in = index + 1
+                    died_in = index
                     break
                 if run.timed_out and not kernel.out_of_time:
                     timed_out.append(cell_label(nb, index))
@@ -178,31 +191,20 @@ def _run_and_grade(nb, path, exercises, timeout, secret, notes):
                     not_run.append(cell_label(nb, index))  # cut short by the budget
                 elif run.error:
                     raised.append(f"{cell_label(nb, index)} ({run.error.split(':')[0]})")
-            if died_in is not None:
-                notes.append(f"{kernel.dead} in {cell_label(nb, died_in - 1)}: the notebook was run again without it")
-                left_out.append(died_in)
-                if kernel.out_of_time:
-                    break
-                continue
-            while pending and not kernel.dead and not kernel.out_of_time:
-                exercise = pending.pop(0)
-                graded.append(grade_exercise(kernel, exercise, hidden_seed(secret, exercise.name), box.folder))
-            if kernel.dead and pending and not kernel.out_of_time:
-                notes.append(f"{kernel.dead} while `{graded[-1].name}` was graded: "
-                             "the notebook was run again for the exercises after it")
-            out_of_time = kernel.out_of_time
-        if not reported:  # what happened while the notebook ran, once (a rerun for the grading repeats it)
-            reported = True
-            if raised:
-                notes.append("cells that raised: " + ", ".join(raised))
-            if timed_out:
-                notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(timed_out))
-        if not pending or out_of_time:
+            out_of_time, over_quota = kernel.out_of_time, box.over_quota
+        if over_quota:
+            notes.append(f"the notebook wrote more than {sandbox.FOLDER_QUOTA >> 20} MiB in its folder: its kernel "
+                         "was stopped")
+        if died_in is None:
             break
-    if not_run or (pending and time.monotonic() >= deadline):
-        notes.append(f"stopped at the notebook's time budget of {seconds:g} s"
-                     + (": cells not run or cut short: " + ", ".join(not_run) if not_run else ""))
-        reason = f"not graded: the notebook used up its time budget of {seconds:g} s"
-    else:
-        reason = f"not graded: the kernel stopped {MAX_RESTARTS + 1} times"
-    return graded + [failed(exercise, reason) for exercise in pending]
+        notes.append(f"{kernel.dead} in {cell_label(nb, died_in)}: the notebook was run again without it")
+        left_out.append(died_in)
+        if out_of_time:
+            break
+    if raised:
+        notes.append("cells that raised: " + ", ".join(raised))
+    if timed_out:
+        notes.append(f"cells interrupted after {timeout:g} s: " + ", ".join(timed_out))
+    if not_run:
+        notes.append(f"stopped at the notebook's time budget of {budget(timeout):g} s: cells not run or cut short: "
+                     + ", ".join(not_run))

@@ -1,17 +1,30 @@
-"""Run in the kernel, after the notebook: call the student's object on one hidden case and write the result as JSON.
+"""The judging process: run a notebook's answers, call them on the hidden cases, write the results as JSON.
 
-The grader imports this module in the notebook's kernel (`__import__('tinycam.course.grading.runner',
-fromlist=['run']).run(...)`, see `cases.grade_exercise`). Being a module of its own, not code run in the notebook's
-namespace, whatever the notebook did to its globals (`list = [1, 2]`, `np = None`, `json = 3`, ...) cannot break it.
-It imports numpy and the standard library only, nothing else of tinycam: the result it writes is plain values
-(`encode`), which the grader reads back with `cases.decode`.
+`python -I -S runner.py JOB` in a fresh, sandboxed process (`judging`), started from a copy of this file placed in
+the job's private folder. It runs with the standard library and numpy only (and whatever the answers import), and
+without the course: under bubblewrap the package, the course's notebooks and tests, and the batch's other submissions
+are not in its file system; without it, `tinycam` is off its import path (`-S`: site-packages are added back by
+folder, so an editable install's path hook is not) and refused by an import hook. Nothing of the grader runs in it
+but this file, and it holds nothing worth reaching: the expected answers and the judging stay in the grader.
+
+The job (JSON) gives `units`, the sources of the top-level statements to execute in order in one namespace (`answers`:
+the answers' cells and the plain imports they use; a statement that fails is skipped), `site`, the folders to put on
+the import path, and `exercises`: [name, is_value, cases file, number of cases]. For each case it writes
+`NAME.INDEX.json` ({"status": ...}) in its folder, and before each call the case's name to `progress`, which the
+grader watches for a case that runs past its timeout.
 """
 
 import json
+import os
 import pickle
 import sys
 
-import numpy
+try:
+    import numpy
+except ImportError:  # run as the judging process (-S): imported in main(), once the import path is set
+    numpy = None  # type: ignore[assignment]
+
+BLOCKED = ("tinycam",)  # the course, refused however the import path is set
 
 
 def encode(x, depth=0):
@@ -54,40 +67,92 @@ def encode(x, depth=0):
     return ["object", type(x).__name__, text]
 
 
-def run(cases_path, result_path, name, index, is_value, namespace=None):
-    """Call `namespace[name]` on case `index` of the pickled cases (a value exercise: take its value) and write
-    {"status": ..., ...} as JSON to `result_path`.
-
-    `namespace` defaults to the calling cell's globals: the notebook's.
-    """
-    if namespace is None:
-        namespace = sys._getframe(1).f_globals  # the notebook's namespace: the calling cell's globals
-    result = None
+def call(namespace, name, is_value, args):
+    """{"status": "ok", "value": encode(answer)} for `namespace[name](*args)` (a value exercise: its value), or
+    {"status": "missing" | "not_done" | "not_callable" | "raised", ...}."""
     if name not in namespace:
-        result = {"status": "missing"}
-    elif is_value:
+        return {"status": "missing"}
+    if is_value:
         got = namespace[name]
     elif not callable(namespace[name]):
-        result = {"status": "not_callable", "type": type(namespace[name]).__name__}
+        return {"status": "not_callable", "type": type(namespace[name]).__name__}
     else:
-        with open(cases_path, "rb") as file:
-            args = pickle.load(file)[index]
         try:
             got = namespace[name](*args)
         except NotImplementedError:
-            result = {"status": "not_done"}
+            return {"status": "not_done"}
         except KeyboardInterrupt:
             raise
-        except BaseException as error:
+        except BaseException as error:  # SystemExit too: an answer calling exit() failed, nothing more
             try:
                 text = str(error)[:300]
             except BaseException:
                 text = ""
-            result = {"status": "raised", "error": type(error).__name__ + (": " + text if text else "")}
-    if result is None:  # `got` holds the answer
+            return {"status": "raised", "error": type(error).__name__ + (": " + text if text else "")}
+    try:
+        return {"status": "ok", "value": encode(got)}
+    except BaseException as error:
+        return {"status": "raised", "error": f"its result could not be read: {type(error).__name__}"}
+
+
+class _Refuse:
+    """An import hook refusing the course's modules."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}: answers are judged without the course's code")
+        return None
+
+
+def execute(units, namespace):
+    """Execute each unit (one statement's source) in `namespace`, skipping those that fail."""
+    for unit in units:
         try:
-            result = {"status": "ok", "value": encode(got)}
-        except Exception as error:
-            result = {"status": "raised", "error": f"its result could not be read: {error}"}
-    with open(result_path, "w", encoding="utf-8") as file:
-        json.dump(result, file)
+            exec(compile(unit, "<answer>", "exec"), namespace)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # a statement needing the notebook (its kernel, its data, the course): skipped
+            pass
+
+
+def _write(path, text, open_=open):
+    """Write a new file `path` (a link or file the answers left under that name is removed first, not followed)."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    with open_(path, "x", encoding="utf-8") as file:
+        file.write(text)
+
+
+def main(job_path):
+    with open(job_path, encoding="utf-8") as file:
+        job = json.load(file)
+    sys.path.extend(job["site"])
+    global numpy
+    import numpy
+
+    sys.meta_path.insert(0, _Refuse)
+    for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
+        del sys.modules[name]
+    dumps, write, load = json.dumps, _write, pickle.load  # taken before the answers run
+    namespace = {"__name__": "__main__"}
+    execute(job["units"], namespace)
+    for name, is_value, cases_path, count in job["exercises"]:
+        with open(cases_path, "rb") as file:
+            cases = load(file)
+        for index in range(count):
+            write("progress", f"{name} {index}")
+            result = call(namespace, name, is_value, () if is_value else cases[index])
+            try:
+                text = dumps(result)
+            except BaseException:
+                text = '{"status": "raised", "error": "its result could not be written"}'
+            write(f"{name}.{index}.json", text)
+            if result["status"] in ("missing", "not_done", "not_callable"):
+                break  # the same for every case
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 NOBODY = 65534  # the uid and gid a root grader runs kernels as
@@ -34,6 +35,8 @@ FILE_SIZE = 256 << 20  # the largest file a kernel may write
 TMP_SIZE = 256 << 20  # the private /tmp (a tmpfs: memory) under bubblewrap
 PROCESSES = 256  # processes and threads of the kernel's uid, beyond those it already has
 OPEN_FILES = 1024
+FOLDER_QUOTA = 1 << 30  # bytes in the private folder, all files together (RLIMIT_FSIZE bounds each one)
+WATCH_EVERY = 0.25  # seconds between two measures of the folder
 TOKEN_VARIABLE = "TINYCAM_SANDBOX"  # in every kernel's environment: how its stray processes are found
 NO_BWRAP_VARIABLE = "TINYCAM_GRADE_NO_BWRAP"
 
@@ -41,20 +44,31 @@ NO_BWRAP_VARIABLE = "TINYCAM_GRADE_NO_BWRAP"
 @functools.cache
 def drops_privileges():
     """Whether kernels run as nobody: only a root grader can switch uid, and only when nobody can run this Python and
-    import the grader's runner (a Python under /root cannot be)."""
+    import what a kernel needs (a Python under /root cannot be)."""
     if os.geteuid() != 0:
         return False
     try:
-        return subprocess.run([sys.executable, "-c", "import tinycam.course.grading.runner"], cwd="/", timeout=60,
+        return subprocess.run([sys.executable, "-c", "import ipykernel, numpy, tinycam"], cwd="/", timeout=60,
                               capture_output=True, user=NOBODY, group=NOBODY, extra_groups=[]).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
 
-def bwrap_argv(folder):
-    """The bubblewrap command line (before the kernel's own) for a kernel whose private folder is `folder`."""
+def _under(path, folder):
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def bwrap_argv(folder, hidden=()):
+    """The bubblewrap command line (before the kernel's own) for a kernel whose private folder is `folder`, with the
+    folders `hidden` replaced by empty ones (this Python's environment stays visible where it lies inside one)."""
     folder = str(folder)
-    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+    keep = os.path.realpath(sys.prefix)
+    hidden = sorted({os.path.realpath(h) for h in hidden} - {"/"})
+    hidden = [h for h in hidden if not _under(os.path.realpath(sys.base_prefix), h) and not _under(folder, h)]
+    hide = [arg for h in hidden for arg in ("--tmpfs", h)]
+    if any(_under(keep, h) for h in hidden):  # the environment inside a hidden folder: back, then hide inside it
+        hide += ["--ro-bind", keep, keep] + [arg for h in hidden if _under(h, keep) for arg in ("--tmpfs", h)]
+    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *hide,
             "--size", str(TMP_SIZE), "--tmpfs", "/tmp", "--bind", folder, folder, "--chdir", folder,
             "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--die-with-parent", "--new-session", "--setenv", "HOME", folder,
@@ -122,22 +136,33 @@ def _processes_of(uid):
 
 
 class Sandbox:
-    """A private folder holding a copy of `notebook`, and how to launch a kernel there (`popen_kwargs`, `wrap`)."""
+    """A private folder (holding a copy of `notebook`, when given), and how to launch a process there
+    (`popen_kwargs`, `wrap`) that cannot see the folders `hidden` (under bubblewrap)."""
 
-    def __init__(self, notebook, cpu_seconds):
+    def __init__(self, notebook, cpu_seconds, hidden=()):
         self.folder = Path(tempfile.mkdtemp(prefix="tinycam-grade-"))
         self.token = secrets.token_hex(16)
         self.bwrap = not bwrap_problem()
+        self.hidden = tuple(str(h) for h in hidden)
         self.cpu_seconds = max(1, int(cpu_seconds))
         self.pid = None  # the launched process (bwrap, or the kernel), set by the kernel manager
+        self.over_quota = False  # set when the folder grew past FOLDER_QUOTA and its processes were killed
+        self._closed = threading.Event()
         try:
-            copy = self.folder / Path(notebook).name
-            copy.write_bytes(Path(notebook).read_bytes())
             self.own(self.folder)
-            self.own(copy)
+            if notebook is not None:
+                self.write(Path(notebook).name, Path(notebook).read_bytes())
         except BaseException:
             remove(self.folder)
             raise
+
+    def write(self, name, data):
+        """Write a new file `name` in the private folder, for the process to read (never through a link)."""
+        path = self.folder / name
+        with open(path, "xb") as file:
+            file.write(data)
+        self.own(path)
+        return path
 
     def own(self, path):
         """Let the kernel's uid write `path` (a file the grader made for it)."""
@@ -146,7 +171,7 @@ class Sandbox:
 
     def wrap(self, argv):
         """The kernel's command line, run under bubblewrap when it is used."""
-        return bwrap_argv(self.folder) + list(argv) if self.bwrap else list(argv)
+        return bwrap_argv(self.folder, self.hidden) + list(argv) if self.bwrap else list(argv)
 
     def popen_kwargs(self):
         """What the kernel is launched with: its folder, environment, uid, limits; its output thrown away."""
@@ -183,12 +208,21 @@ class Sandbox:
                     pass
 
     def close(self):
+        self._closed.set()
         try:
             self.kill()
         finally:
             remove(self.folder)
 
+    def _watch(self):
+        """Kill the processes when the folder holds more than FOLDER_QUOTA bytes (a disk quota of sorts)."""
+        while not self._closed.wait(WATCH_EVERY):
+            if folder_size(self.folder, FOLDER_QUOTA) > FOLDER_QUOTA:
+                self.over_quota = True
+                self.kill()
+
     def __enter__(self):
+        threading.Thread(target=self._watch, name="tinycam-sandbox-quota", daemon=True).start()
         return self
 
     def __exit__(self, *exc):
@@ -215,6 +249,22 @@ def _carrying(token):
             except OSError:
                 pass
     return found
+
+
+def folder_size(folder, limit):
+    """The bytes the files under `folder` take (links not followed), counted until `limit` is passed."""
+    total, stack = 0, [str(folder)]
+    while stack and total <= limit:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            continue
+    return total
 
 
 def remove(folder):
