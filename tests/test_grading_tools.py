@@ -348,3 +348,48 @@ def test_release_removes_only_its_own_stale_copies_and_only_with_solutions_at_ha
     assert release.main(["--source", str(source), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["01_x.ipynb", "alice_01_x.ipynb"]
     assert sorted(p.name for p in source.glob("*.ipynb")) == ["01_x.ipynb"]  # the solution left as it was
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# written answers, collected for grading by hand
+
+
+def _answer_cell(text):
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["answer"]
+    return cell
+
+
+def test_written_answers_are_collected_per_student_into_one_file(tmp_path, capsys):
+    question = "**Why does A³ get a small weight?**"
+    solution = nbformat.v4.new_notebook()
+    solution.cells = [nbformat.v4.new_markdown_cell("## Questions"),
+                      _answer_cell(f"{question}\n### BEGIN SOLUTION\nIts gradient is small.\n### END SOLUTION"),
+                      _answer_cell("**What does the ReLU remove?**\n### BEGIN SOLUTION\nNegative evidence.\n"
+                                   "### END SOLUTION")]
+    student = release.student_notebook(solution, "essay.ipynb")
+    assert [c.source for c in student.cells[1:]] == [f"{question}\n_Your answer here._",
+                                                      "**What does the ReLU remove?**\n_Your answer here._"]
+    bob = _write(student, tmp_path / "bob" / "essay.ipynb")  # answered nothing
+    student.cells[1].source = f"{question}\nBecause its gradient\nis the smallest."
+    del student.cells[2]  # and deleted the second question
+    paths = [_write(student, tmp_path / "alice" / "essay.ipynb"), bob]
+    out_file = tmp_path / "answers.md"
+    assert grading.main([str(p) for p in paths] + ["--json", "--answers", str(out_file)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results[0]["answers"] == [{"question": question, "answer": "Because its gradient\nis the smallest."}]
+    assert results[1]["answers"] == [{"question": question, "answer": ""},
+                                     {"question": "**What does the ReLU remove?**", "answer": ""}]
+    text = out_file.read_text(encoding="utf-8")
+    assert text.startswith("# Written answers\n\n## ") and text.count(f"### {question}") == 2
+    assert "> Because its gradient\n> is the smallest.\n" in text and text.count("> _(no answer)_") == 2
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda d: d / "missing" / "answers.md", "there is no folder"),
+    (lambda d: d, "is a folder; name a file"),
+])
+def test_a_bad_answers_file_is_refused_before_any_grading(tmp_path, capsys, make, problem):
+    with pytest.raises(SystemExit) as stop:
+        grading.main([str(tmp_path / "01_gradcam_by_hand.ipynb"), "--answers", str(make(tmp_path))])
+    assert stop.value.code == 2 and problem in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""`python -m tinycam grade NOTEBOOK... [--json] [--csv FILE] [--timeout SECONDS] [--jobs N] [--progress]`.
+"""`python -m tinycam grade NOTEBOOK... [--json] [--csv FILE] [--answers FILE] [--timeout SECONDS] [--jobs N]
+[--progress]`.
 
 A wrong answer is a score, not a failure: the exit status is 0 when every notebook could be graded, 1 when a file is
 missing or is not a notebook (the others are still graded and reported) or the CSV could not be written, 2 for a
@@ -14,7 +15,8 @@ import sys
 from pathlib import Path
 
 from tinycam.course.grading.loop import DEFAULT_TIMEOUT, grade
-from tinycam.course.grading.report import format_json, format_notebook, format_summary, write_csv_file
+from tinycam.course.grading.report import format_json, format_notebook, format_summary, write_atomically, write_csv_file
+from tinycam.course.grading.written import format_answers
 
 
 def _check(parser, args):
@@ -30,16 +32,20 @@ def _check(parser, args):
             if twin.is_file():
                 parser.error(f"{notebook} is the jupytext twin of a notebook; grade {twin}")
             parser.error(f"{notebook} is a Python file, not a notebook; grade the .ipynb notebook")
-    if args.csv is not None:
-        folder = args.csv.parent
-        if args.csv.is_dir():
-            parser.error(f"--csv {args.csv} is a folder; name a file, e.g. {args.csv / 'grades.csv'}")
+    for option, path, example in [("--csv", args.csv, "grades.csv"), ("--answers", args.answers, "answers.md")]:
+        if path is None:
+            continue
+        folder = path.parent
+        if path.is_dir():
+            parser.error(f"{option} {path} is a folder; name a file, e.g. {path / example}")
         if not folder.is_dir():
-            parser.error(f"--csv {args.csv}: there is no folder {folder}")
+            parser.error(f"{option} {path}: there is no folder {folder}")
         if not os.access(folder, os.W_OK | os.X_OK):
-            parser.error(f"--csv {args.csv}: the folder {folder} is not writable")
-        if any(args.csv.resolve() == Path(notebook).resolve() for notebook in args.notebooks):
-            parser.error(f"--csv {args.csv} is one of the notebooks to grade")
+            parser.error(f"{option} {path}: the folder {folder} is not writable")
+        if any(path.resolve() == Path(notebook).resolve() for notebook in args.notebooks):
+            parser.error(f"{option} {path} is one of the notebooks to grade")
+    if args.csv is not None and args.answers is not None and args.csv.resolve() == args.answers.resolve():
+        parser.error(f"--csv and --answers name the same file {args.csv}")
 
 
 def main(argv=None):
@@ -54,6 +60,9 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of the text report")
     parser.add_argument("--csv", metavar="FILE", type=Path,
                         help="also write one row per notebook and exercise to FILE (replaced whole, at the end)")
+    parser.add_argument("--answers", metavar="FILE", type=Path,
+                        help="also write the written answers (markdown cells tagged `answer`) of every notebook to "
+                             "FILE, as Markdown, for grading by hand (replaced whole, at the end)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"per-cell time limit, for the notebook's cells and for each hidden case "
                              f"(default {DEFAULT_TIMEOUT:g})")
@@ -85,6 +94,13 @@ def main(argv=None):
             write_csv_file(results, args.csv)
         except OSError as error:
             print(f"grade: could not write {args.csv} ({error}); the grades are in the report above", file=sys.stderr)
+            status = 1
+    if args.answers:
+        try:
+            with write_atomically(args.answers) as file:
+                file.write(format_answers(results))
+        except OSError as error:
+            print(f"grade: could not write {args.answers} ({error}); the answers are in the notebooks", file=sys.stderr)
             status = 1
     failed = [r for r in results if r.error]
     for r in failed:

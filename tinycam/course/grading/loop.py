@@ -31,6 +31,7 @@ from tinycam.course.grading.flags import cell_label, flag_notebooks
 from tinycam.course.grading.judging import answer_folders, judge
 from tinycam.course.grading.kernel import Kernel
 from tinycam.course.grading.results import NotebookResult, failed
+from tinycam.course.grading.written import written_answers
 
 DEFAULT_TIMEOUT = 60.0
 MAX_RESTARTS = 3
@@ -134,6 +135,7 @@ def _grade_into(result, path, timeout, secret, hidden):
         raise _NotGraded(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})",
                          exercises_of(path.stem)) from None
 
+    result.answers = written_answers(nb)
     stem = course_stem(path, nb)
     exercises = exercises_of(stem)
     if not exercises:

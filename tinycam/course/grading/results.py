@@ -27,6 +27,7 @@ class NotebookResult:
     error: str | None = None  # set when the notebook could not be graded (missing file, not a notebook, ...)
     notes: list = field(default_factory=list)  # what happened while the notebook ran (cells that raised, timeouts)
     flags: list = field(default_factory=list)  # `flags.Flag`s for the instructor: pointers, not verdicts (no points)
+    answers: list = field(default_factory=list)  # written answers ({"question", "answer"}), graded by hand
     seconds: float = 0.0
 
     @property
@@ -40,7 +41,7 @@ class NotebookResult:
     def as_dict(self):
         return {"notebook": self.notebook, "score": self.score, "max_score": self.max_score,
                 "exercises": [e.as_dict() for e in self.exercises], "error": self.error, "notes": list(self.notes),
-                "flags": [f.as_dict() for f in self.flags]}
+                "flags": [f.as_dict() for f in self.flags], "answers": list(self.answers)}
 
 
 def passed(exercise):
