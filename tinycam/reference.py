@@ -278,7 +278,9 @@ def scorecam_weights(masked_scores: ArrayLike, baseline_score: ArrayLike) -> np.
     summing to 1 over the K channels by a softmax (Wang et al., CVPR Workshops 2020, "Score-CAM", section 4 and
     Algorithm 1). masked_scores (..., K), baseline_score (...) -> (..., K).
     A softmax does not change when the same number is added to all its inputs, so the baseline score cancels: the
-    weights depend on the masked scores alone (it is kept here because it is the paper's definition)."""
+    weights depend on the masked scores alone (it is kept here because it is the paper's definition). The paper's
+    Algorithm 1 scores the logit, as here; the authors' first code release used the softmax probability of the class
+    and no softmax over k (TorchCAM and pytorch-grad-cam follow the paper's logit and softmax over k)."""
     masked_scores = np.asarray(masked_scores, dtype=np.float64)
     baseline_score = np.asarray(baseline_score, dtype=np.float64)
     if masked_scores.ndim < 1 or masked_scores.shape[-1] == 0 or baseline_score.shape != masked_scores.shape[:-1]:
