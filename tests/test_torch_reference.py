@@ -20,6 +20,14 @@ def _derivatives(a, g, sign):
         return a, g**2, g**3 * sign
 
 
+def _some_dead_channels(a, rng):
+    if rng.random() < 0.5:
+        return a
+    a = a.copy()
+    a[..., rng.random(a.shape[-3]) < 0.5, :, :] = 0.0
+    return a
+
+
 # how each mirrored function is called: name -> builds its arguments from (acts, grads, rng)
 CALLS = {
     "gap": lambda a, g, rng: (a,),
@@ -38,6 +46,16 @@ CALLS = {
     "gradcampp_alphas_from_derivatives": lambda a, g, rng: _derivatives(a, g, rng.choice([1.0, -1.0])),
     "gradcampp_weights": lambda a, g, rng: (a, g),
     "gradcampp": lambda a, g, rng: (a, g),
+    "hirescam_weights": lambda a, g, rng: (g,),
+    "hirescam": lambda a, g, rng: (a, g),
+    "layercam_weights": lambda a, g, rng: (g,),
+    "layercam": lambda a, g, rng: (a, g),
+    # half the time some channels sum to exactly 0 (all zero, as after a ReLU): their weight must be 0 in both
+    "xgradcam_weights": lambda a, g, rng: (_some_dead_channels(a, rng), g),
+    "xgradcam": lambda a, g, rng: (_some_dead_channels(a, rng), g),
+    "scorecam_masks": lambda a, g, rng: (a, (int(rng.integers(1, 9)), int(rng.integers(1, 9)))),
+    # masked scores (..., K) and the baseline's score (...), drawn from the test's arrays (their scales, their poison)
+    "scorecam_weights": lambda a, g, rng: (a[..., 0, 0], g[..., 0, 0, 0]),
     "normalize": lambda a, g, rng: (a,),
     "upsample": lambda a, g, rng: (a, (int(rng.integers(1, 9)), int(rng.integers(1, 9)))),
 }
@@ -157,6 +175,15 @@ def test_normalize_takes_the_whole_float64_range():
         ("gradcampp_alphas", (np.ones((2, 2, 2)), np.full((2, 2, 2), 1e103))),
         ("gradcampp", (np.full((2, 2, 2), 1e300), np.full((2, 2, 2), 1e10))),
         ("gradcampp_alphas_from_derivatives", (np.full((1, 2, 2), 1e308), np.ones((1, 2, 2)), np.full((1, 2, 2), 1e10))),
+        ("hirescam", (np.full((2, 2, 2), 1e200), np.full((2, 2, 2), 1e200))),
+        ("layercam", (np.full((2, 2, 2), 1e200), np.full((2, 2, 2), 1e200))),
+        ("xgradcam_weights", (np.full((2, 2, 2), 1e200), np.full((2, 2, 2), 1e200))),  # Σ A·g overflows
+        ("xgradcam_weights", (np.full((2, 2, 2), 1e308), np.ones((2, 2, 2)))),  # Σ A overflows
+        ("xgradcam_weights", (np.array([[[1e300, -1e300], [1e-300, 0.0]]]), np.array([[[1e8, 0.0], [0.0, 0.0]]]))),  # w
+        ("scorecam_weights", (np.array([1.0, np.nan]), np.array(0.0))),
+        ("scorecam_weights", (np.array([1.0, 2.0]), np.array(np.inf))),
+        ("scorecam_weights", (np.array([1e308, 1.0]), np.array(-1e308))),  # the increase overflows
+        ("scorecam_masks", (np.full((1, 2, 2), np.nan), (3, 3))),
     ],
 )
 def test_overflow_and_non_finite_weights_raise_in_both(name, args):

@@ -37,8 +37,9 @@ def explain(
     own scale (upsampled but not min-max scaled), so a weak map for an absent class stays visibly weak.
 
     method: "cam" (classifier weights, forward pass only), "gradcam", "counterfactual", "gradcam++",
-    "positive-gradcam" (mean of the positive gradients as weights) (maps of `layer`, upsampled), or the
-    pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and "occlusion" (options such as
+    "positive-gradcam" (mean of the positive gradients as weights), "hirescam", "layercam", "xgradcam" and
+    "scorecam" (gradient-free, one forward pass per feature map; options batch_size=, progress=) (maps of `layer`,
+    upsampled), or the pixel-level "saliency", "guided-backprop", "guided-gradcam" (needs `layer`) and "occlusion" (options such as
     patch=8, stride=4 pass through); "saliency", "guided-backprop" and "occlusion" work on the input and ignore a
     (valid) `layer`, so one call can loop over every method. Arguments as for `tinycam.capture`. Runs on the model's device, the whole batch
     at once.
@@ -57,8 +58,6 @@ def explain(
             return raw
         flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # min-max over all channels and pixels of an image
         return T.normalize(flat).reshape(raw.shape)
-    if options:
-        raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")
     if layer is None:
         raise ValueError(f"method {method!r} needs a layer: pass the name of a conv layer or block, e.g. the last one")
-    return cam_map(model, images, layer, method, target, normalize)
+    return cam_map(model, images, layer, method, target, normalize, **options)

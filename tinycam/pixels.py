@@ -141,7 +141,7 @@ def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = 
     return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
 
 
-def _count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
+def count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
     """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
     try:
         number = operator.index(value)  # type: ignore[arg-type]
@@ -179,12 +179,12 @@ def _window_starts(size: int, patch: int, stride: int) -> list[int]:
     return starts if starts[-1] == size - patch else [*starts, size - patch]
 
 
-_PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
+PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
 
 
-def _batches(n_images: int, batch_size: int, progress: bool | None) -> Iterator[int]:
-    """The starts of the batches; with a progress bar (stderr) when there are more than 4 batches or progress=True,
-    if tqdm is installed (the library does not need it; progress=True without it is an error)."""
+def batches(n_images: int, batch_size: int, progress: bool | None, desc: str = "occlusion") -> Iterator[int]:
+    """The starts of the batches; with a progress bar (stderr, labelled `desc`) when there are more than 4 batches or
+    progress=True, if tqdm is installed (the library does not need it; progress=True without it is an error)."""
     starts = range(0, n_images, batch_size)
     if not (len(starts) > 4 if progress is None else progress):
         return iter(starts)
@@ -194,7 +194,7 @@ def _batches(n_images: int, batch_size: int, progress: bool | None) -> Iterator[
         if progress:
             raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
         return iter(starts)
-    return iter(tqdm(starts, desc="occlusion", unit="batch"))
+    return iter(tqdm(starts, desc=desc, unit="batch"))
 
 
 def occlusion(
@@ -224,12 +224,12 @@ def occlusion(
     check_images(model, images)
     _probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     batch, _, height, width = images.shape
-    patch = _count("patch", patch, 1, min(height, width), f"an integer from 1 to the image size {min(height, width)}")
-    stride = _count("stride", stride, 1, patch, f"a positive integer at most the patch size {patch} (a larger stride never "
-                    "occludes the pixels between windows)")
+    patch = count("patch", patch, 1, min(height, width), f"an integer from 1 to the image size {min(height, width)}")
+    stride = count("stride", stride, 1, patch, f"a positive integer at most the patch size {patch} (a larger stride never "
+                   "occludes the pixels between windows)")
     if batch_size is None:
-        batch_size = max(batch, -(-_PIXELS_PER_FORWARD // (height * width)))
-    batch_size = _count("batch_size", batch_size, what="a positive integer (or None)")
+        batch_size = max(batch, -(-PIXELS_PER_FORWARD // (height * width)))
+    batch_size = count("batch_size", batch_size, what="a positive integer (or None)")
     fill_value = _fill_value(fill, images)
     work = torch.promote_types(images.dtype, torch.float32)  # p and the drops: at least float32
     device = images.device
@@ -250,7 +250,7 @@ def occlusion(
         n_pairs = batch * len(tops) * len(lefts)
         image_of = torch.arange(n_pairs, device=device) % batch
         window_of = torch.arange(n_pairs, device=device) // batch
-        for start in _batches(n_pairs, batch_size, progress):
+        for start in batches(n_pairs, batch_size, progress):
             b, p = image_of[start : start + batch_size], window_of[start : start + batch_size]
             windows = inside_rows[p // len(lefts), :, None] & inside_cols[p % len(lefts), None, :]  # (n, H, W)
             occluded = torch.where(windows[:, None], fill_value, images[b])
@@ -279,7 +279,7 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 def _check_ascent_options(**options: float) -> None:
     """Class model visualization's options: counts are non-negative integers, rates finite and non-negative."""
     for name, smallest in (("steps", 0), ("jitter", 0), ("blur_every", 1)):
-        _count(name, options[name], smallest, what=f"an integer ≥ {smallest}")
+        count(name, options[name], smallest, what=f"an integer ≥ {smallest}")
     for name in ("lr", "l2", "blur_sigma"):
         value = options[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:

@@ -37,6 +37,14 @@ __all__ = [
     "gradcampp_alphas_from_derivatives",
     "gradcampp_weights",
     "gradcampp",
+    "hirescam_weights",
+    "hirescam",
+    "layercam_weights",
+    "layercam",
+    "xgradcam_weights",
+    "xgradcam",
+    "scorecam_masks",
+    "scorecam_weights",
     "normalize",
     "upsample",
 ]
@@ -205,6 +213,88 @@ def gradcampp(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
     """L^c_Grad-CAM++ = ReLU(Σ_k w_k^c A^k) with the Grad-CAM++ weights."""
     acts, grads = _same_shape(acts, grads)
     return localization_map(gradcampp_weights(acts, grads), acts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the methods after the lecture: HiResCAM, LayerCAM, XGrad-CAM (gradients) and Score-CAM (forward passes only)
+
+
+def hirescam_weights(grads: ArrayLike) -> np.ndarray:
+    """w^k_ij = ∂y^c/∂A^k_ij: the gradients themselves, one weight per activation, not averaged over the map, so
+    the map is Σ_k ∂y^c/∂A^k ⊙ A^k (Draelos & Carin, arXiv 2011.08891, 2020, "HiResCAM"); (..., K, H, W) -> same.
+    For a CNN whose layer is followed by flatten and one linear layer, Σ_ij of that map (before the ReLU) is
+    y^c − b^c: the score decomposes over the locations, which Grad-CAM's averaged weights do not."""
+    return _as_maps(grads, "grads")
+
+
+def hirescam(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
+    """L^c_HiResCAM = ReLU(Σ_k ∂y^c/∂A^k ⊙ A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(hirescam_weights(grads), acts)
+
+
+def layercam_weights(grads: ArrayLike) -> np.ndarray:
+    """w^k_ij = ReLU(∂y^c/∂A^k_ij): the positive gradients, one weight per activation (Jiang et al., IEEE TIP 2021,
+    "LayerCAM", section III); (..., K, H, W) -> same. Per-location weights keep the fine detail of shallow layers."""
+    return _relu(_as_maps(grads, "grads"))
+
+
+def layercam(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
+    """L^c_LayerCAM = ReLU(Σ_k ReLU(∂y^c/∂A^k) ⊙ A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(layercam_weights(grads), acts)
+
+
+def xgradcam_weights(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
+    """w_k^c = Σ_ij (A^k_ij / Σ_ab A^k_ab) ∂y^c/∂A^k_ij: the gradients averaged with the activations' own
+    proportions, the weights that best satisfy the sensitivity and conservation axioms (Fu et al., BMVC 2020,
+    "XGrad-CAM", section 3); (..., K, H, W) -> (..., K).
+    A channel whose activations sum to 0 (e.g. all zero after a ReLU) gets weight 0: its proportions A/ΣA are
+    undefined, and it adds nothing to Σ_k w_k A^k when it is zero everywhere."""
+    acts, grads = _same_shape(acts, grads)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by _finite, as a ValueError
+        numerator = _finite((acts * grads).sum(axis=(-2, -1)), "XGrad-CAM's Σ_ij A^k_ij ∂y^c/∂A^k_ij")
+        total = _finite(acts.sum(axis=(-2, -1)), "XGrad-CAM's Σ_ab A^k_ab")
+        weights = np.divide(numerator, total, out=np.zeros_like(numerator), where=total != 0.0)
+    return _finite(weights, "XGrad-CAM's weights")
+
+
+def xgradcam(acts: ArrayLike, grads: ArrayLike) -> np.ndarray:
+    """L^c_XGrad-CAM = ReLU(Σ_k w_k^c A^k) with the XGrad-CAM weights."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(xgradcam_weights(acts, grads), acts)
+
+
+def scorecam_masks(acts: ArrayLike, size: Sequence[int]) -> np.ndarray:
+    """H^k = s(Up(A^k)): each feature map upsampled (bilinear) to the input's `size` = (H, W) and min-max normalized to
+    [0, 1], the mask Score-CAM multiplies the input by (Wang et al., CVPR Workshops 2020, "Score-CAM", section 4).
+    A constant feature map gives a zero mask (see `normalize`); (..., K, h, w) -> (..., K, H, W)."""
+    return normalize(upsample(_as_maps(acts, "acts"), size))
+
+
+def scorecam_weights(masked_scores: ArrayLike, baseline_score: ArrayLike) -> np.ndarray:
+    """α_k^c = softmax_k(y^c(X ∘ H^k) − y^c(X_b)): the increase of the class score (the logit, before any softmax
+    over classes) when the input is masked by H^k rather than replaced by the baseline X_b, made positive and
+    summing to 1 over the K channels by a softmax (Wang et al., CVPR Workshops 2020, "Score-CAM", section 4 and
+    Algorithm 1). masked_scores (..., K), baseline_score (...) -> (..., K).
+    A softmax does not change when the same number is added to all its inputs, so the baseline score cancels: the
+    weights depend on the masked scores alone (it is kept here because it is the paper's definition). The paper's
+    Algorithm 1 scores the logit, as here; the authors' first code release used the softmax probability of the class
+    and no softmax over k (TorchCAM and pytorch-grad-cam follow the paper's logit and softmax over k)."""
+    masked_scores = np.asarray(masked_scores, dtype=np.float64)
+    baseline_score = np.asarray(baseline_score, dtype=np.float64)
+    if masked_scores.ndim < 1 or masked_scores.shape[-1] == 0 or baseline_score.shape != masked_scores.shape[:-1]:
+        raise ValueError(
+            "masked_scores must have shape (..., K), one score per feature map (K ≥ 1), and baseline_score the "
+            f"shape (...) before K; got masked_scores {masked_scores.shape} and baseline_score {baseline_score.shape}"
+        )
+    for values, name in ((masked_scores, "masked_scores"), (baseline_score, "baseline_score")):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} contains NaN or inf values; check the model's output")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by _finite, as a ValueError
+        increase = _finite(masked_scores - baseline_score[..., None], "the increase of confidence y(X ∘ H) − y(X_b)")
+        exponentials = np.exp(increase - increase.max(axis=-1, keepdims=True))  # shifted by the largest: at most 1
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -152,6 +152,77 @@ def gradcampp(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     return localization_map(gradcampp_weights(acts, grads), acts)
 
 
+def hirescam_weights(grads: torch.Tensor) -> torch.Tensor:
+    """w^k_ij = ∂y^c/∂A^k_ij, one weight per activation: the map is Σ_k ∂y^c/∂A^k ⊙ A^k (Draelos & Carin, arXiv
+    2011.08891, 2020, "HiResCAM"); (..., K, H, W) -> same."""
+    return _as_maps(grads, "grads")
+
+
+def hirescam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """L^c_HiResCAM = ReLU(Σ_k ∂y^c/∂A^k ⊙ A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(hirescam_weights(grads), acts)
+
+
+def layercam_weights(grads: torch.Tensor) -> torch.Tensor:
+    """w^k_ij = ReLU(∂y^c/∂A^k_ij), one weight per activation (Jiang et al., IEEE TIP 2021, "LayerCAM", section III);
+    (..., K, H, W) -> same."""
+    return torch.relu(_as_maps(grads, "grads"))
+
+
+def layercam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """L^c_LayerCAM = ReLU(Σ_k ReLU(∂y^c/∂A^k) ⊙ A^k); (..., K, H, W) -> (..., H, W)."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(layercam_weights(grads), acts)
+
+
+def xgradcam_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """w_k^c = Σ_ij (A^k_ij / Σ_ab A^k_ab) ∂y^c/∂A^k_ij (Fu et al., BMVC 2020, "XGrad-CAM", section 3), and 0 for a
+    channel whose activations sum to 0; (..., K, H, W) -> (..., K)."""
+    acts, grads = _same_shape(acts, grads)
+    numerator = _finite((acts * grads).sum(dim=(-2, -1)), "XGrad-CAM's Σ_ij A^k_ij ∂y^c/∂A^k_ij")
+    total = _finite(acts.sum(dim=(-2, -1)), "XGrad-CAM's Σ_ab A^k_ab")
+    nonzero = total != 0
+    weights = torch.where(nonzero, numerator / torch.where(nonzero, total, torch.ones_like(total)), 0.0)
+    return _finite(weights, "XGrad-CAM's weights")
+
+
+def xgradcam(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """L^c_XGrad-CAM = ReLU(Σ_k w_k^c A^k) with the XGrad-CAM weights."""
+    acts, grads = _same_shape(acts, grads)
+    return localization_map(xgradcam_weights(acts, grads), acts)
+
+
+def scorecam_masks(acts: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """H^k = s(Up(A^k)): each feature map upsampled to `size` and min-max normalized to [0, 1], a constant one to 0
+    (Wang et al., CVPR Workshops 2020, "Score-CAM", section 4); (..., K, h, w) -> (..., K, H, W)."""
+    return normalize(upsample(_as_maps(acts, "acts"), size))
+
+
+def scorecam_weights(
+    masked_scores: torch.Tensor | ArrayLike, baseline_score: torch.Tensor | ArrayLike
+) -> torch.Tensor:
+    """α_k^c = softmax_k(y^c(X ∘ H^k) − y^c(X_b)), y^c the class's logit (Wang et al., CVPR Workshops 2020,
+    "Score-CAM", section 4 and Algorithm 1); masked_scores (..., K), baseline_score (...) -> (..., K). The baseline
+    cancels in the softmax (see `reference.scorecam_weights`)."""
+    if not isinstance(masked_scores, torch.Tensor):
+        masked_scores = torch.as_tensor(masked_scores, dtype=torch.float64)
+    if not masked_scores.is_floating_point():
+        raise ValueError(f"masked_scores must be a floating-point tensor, got {masked_scores.dtype}; use .float()")
+    baseline_score = torch.as_tensor(baseline_score, dtype=masked_scores.dtype, device=masked_scores.device)
+    if masked_scores.ndim < 1 or masked_scores.shape[-1] == 0 or baseline_score.shape != masked_scores.shape[:-1]:
+        raise ValueError(
+            "masked_scores must have shape (..., K), one score per feature map (K ≥ 1), and baseline_score the "
+            f"shape (...) before K; got masked_scores {tuple(masked_scores.shape)} and baseline_score "
+            f"{tuple(baseline_score.shape)}"
+        )
+    for values, name in ((masked_scores, "masked_scores"), (baseline_score, "baseline_score")):
+        if not _all_finite(values):
+            raise ValueError(f"{name} contains NaN or inf values; check the model's output")
+    increase = _finite(masked_scores - baseline_score[..., None], "the increase of confidence y(X ∘ H) − y(X_b)")
+    return torch.softmax(increase, dim=-1)
+
+
 def normalize(m: torch.Tensor) -> torch.Tensor:
     """(m − min m) / (max m − min m) per map over the last two axes. A constant map, or one whose span is rounding
     noise (≤ NOISE_ULPS · eps · max |m|, eps of m's dtype), becomes all zeros. Maps larger than 1 are halved first

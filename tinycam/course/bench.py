@@ -230,7 +230,8 @@ def run(model, images, layer, repeats=5, out=print):
 
 def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None):
     """Every `explain` method's time as a ratio to one inference pass, measured in the same run.
-    Occlusion uses patches of a quarter of the image side, stride the same (16 positions)."""
+    Occlusion uses patches of a quarter of the image side, stride the same (16 positions); Score-CAM runs one forward
+    pass per feature map of `layer` and image (its row says how many), the cost to set against Grad-CAM's row."""
     from tinycam.explaining import METHODS
 
     device = images.device
@@ -245,8 +246,10 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
     out(f"{'method':<16} {'time':>10} {'x inference':>12}")
     out(f"{'inference':<16} {base * 1e3:8.1f}ms {1.0:12.2f}")
     figures = {"inference": base}
+    n_maps = tinycam.capture(model, images[:1], layer, gradients=False).acts.shape[1]  # Score-CAM's passes per image
     for method in METHODS:
-        options = dict(patch=patch, stride=patch, progress=False) if method == "occlusion" else {}
+        options = {"occlusion": dict(patch=patch, stride=patch, progress=False),
+                   "scorecam": dict(progress=False)}.get(method, {})
 
         def explain(method=method, options=options):
             return tinycam.explain(model, images, layer, method, target=0, **options)
@@ -256,7 +259,8 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
         except ValueError:  # a method this model does not support (CAM without GAP + linear): left out
             continue
         figures[method] = seconds
-        note = f"   ({(images.shape[-1] // patch) ** 2} patch positions)" if method == "occlusion" else ""
+        note = {"occlusion": f"   ({(images.shape[-1] // patch) ** 2} patch positions)",
+                "scorecam": f"   ({n_maps} masked forward passes per image)"}.get(method, "")
         out(f"{method:<16} {seconds * 1e3:8.1f}ms {seconds / base:12.2f}{note}")
     return figures
 
