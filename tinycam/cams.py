@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from tinycam import torch_reference as T
-from tinycam.capturing import Capture, Layer, Target, capture
+from tinycam.capturing import PIXELS_PER_FORWARD, Capture, Layer, Target, batches, capture, count
 
 __all__ = ["CAM_METHODS", "CamMethod", "cam_map", "classifier_weights", "scorecam_forward_weights"]
 
@@ -57,13 +57,11 @@ def scorecam_forward_weights(
 
     batch_size: masked images per forward pass; default max(B, ⌈2^18 / (H·W)⌉), as occlusion's. A progress bar
     (stderr, with tqdm) appears when there are more than 4 batches, or when progress=True (False: never)."""
-    from tinycam import pixels  # here, not at the top: tinycam.pixels imports this module
-
     batch, n_maps = captured.acts.shape[:2]
     height, width = images.shape[-2:]
     if batch_size is None:
-        batch_size = max(batch, -(-pixels.PIXELS_PER_FORWARD // (height * width)))
-    batch_size = pixels.count("batch_size", batch_size, what="a positive integer (or None)")
+        batch_size = max(batch, -(-PIXELS_PER_FORWARD // (height * width)))
+    batch_size = count("batch_size", batch_size, what="a positive integer (or None)")
     targets = captured.targets
 
     def class_scores(inputs: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -73,7 +71,7 @@ def scorecam_forward_weights(
     baseline = class_scores(torch.zeros_like(images), targets)  # y^c(X_b), (B,)
     masked = torch.empty(batch * n_maps, dtype=baseline.dtype, device=baseline.device)  # y^c(X ∘ H^k), image-major
     pairs = torch.arange(batch * n_maps, device=images.device)
-    for start in pixels.batches(len(pairs), batch_size, progress, desc="score-cam"):
+    for start in batches(len(pairs), batch_size, progress, desc="score-cam"):
         chunk = pairs[start : start + batch_size]
         b, k = chunk // n_maps, chunk % n_maps
         masks = T.scorecam_masks(captured.acts[b, k][:, None], (height, width))  # (n, 1, H, W)

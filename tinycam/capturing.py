@@ -13,6 +13,7 @@ models run in parallel. Nothing is stored on the model itself.
 """
 
 import numbers
+import operator
 import threading
 import warnings
 import weakref
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "PIXELS_PER_FORWARD",
     "Capture",
     "Layer",
     "Target",
@@ -36,6 +38,8 @@ __all__ = [
     "exclusive",
     "resolve_layer",
     "resolve_targets",
+    "count",
+    "batches",
 ]
 
 Layer = str | nn.Module  # a submodule or its dotted name ("features.3")
@@ -311,3 +315,32 @@ def _check_gradients(grads: torch.Tensor | None) -> None:
             "blank (a saturated output, or every ReLU after the layer inactive for that image)",
             stacklevel=3,
         )
+
+
+def count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
+    """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool) or number < low or (high is not None and number > high):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return number
+
+
+PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
+
+
+def batches(n_images: int, batch_size: int, progress: bool | None, desc: str = "occlusion") -> Iterator[int]:
+    """The starts of the batches; with a progress bar (stderr, labelled `desc`) when there are more than 4 batches or
+    progress=True, if tqdm is installed (the library does not need it; progress=True without it is an error)."""
+    starts = range(0, n_images, batch_size)
+    if not (len(starts) > 4 if progress is None else progress):
+        return iter(starts)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if progress:
+            raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
+        return iter(starts)
+    return iter(tqdm(starts, desc=desc, unit="batch"))

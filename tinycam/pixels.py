@@ -8,7 +8,6 @@ Maps here are raw (signed where the method is); `tinycam.explain` normalizes the
 import contextlib
 import math
 import numbers
-import operator
 from collections.abc import Iterator
 
 import torch
@@ -17,7 +16,17 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from tinycam.cams import cam_map
-from tinycam.capturing import Layer, Target, capture, check_images, class_indices, exclusive
+from tinycam.capturing import (
+    PIXELS_PER_FORWARD,
+    Layer,
+    Target,
+    batches,
+    capture,
+    check_images,
+    class_indices,
+    count,
+    exclusive,
+)
 
 __all__ = ["saliency", "guided_backprop", "guided_gradcam", "occlusion", "class_model"]
 
@@ -141,17 +150,6 @@ def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = 
     return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
 
 
-def count(name: str, value: object, low: int = 1, high: int | None = None, what: str = "a positive integer") -> int:
-    """`value` as an int (Python or NumPy integers; not bool, not floats) in [low, high], or a clear error."""
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        number = None
-    if number is None or isinstance(value, bool) or number < low or (high is not None and number > high):
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return number
-
-
 def _fill_value(fill: object, images: torch.Tensor) -> torch.Tensor:
     """`fill` as a tensor that broadcasts over (C, H, W): a number, or one value per channel, (C,) or (C, 1, 1)."""
     channels = images.shape[1]
@@ -177,24 +175,6 @@ def _window_starts(size: int, patch: int, stride: int) -> list[int]:
     regular starts do not end there, so every pixel is under at least one window (Captum clips a last window)."""
     starts = list(range(0, size - patch + 1, stride))
     return starts if starts[-1] == size - patch else [*starts, size - patch]
-
-
-PIXELS_PER_FORWARD = 2**18  # the default batch holds at least this many pixels: 64 images of 64×64, 5 of 224×224
-
-
-def batches(n_images: int, batch_size: int, progress: bool | None, desc: str = "occlusion") -> Iterator[int]:
-    """The starts of the batches; with a progress bar (stderr, labelled `desc`) when there are more than 4 batches or
-    progress=True, if tqdm is installed (the library does not need it; progress=True without it is an error)."""
-    starts = range(0, n_images, batch_size)
-    if not (len(starts) > 4 if progress is None else progress):
-        return iter(starts)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        if progress:
-            raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
-        return iter(starts)
-    return iter(tqdm(starts, desc=desc, unit="batch"))
 
 
 def occlusion(

@@ -43,6 +43,13 @@ def course_folders():
     return sorted(str(f) for f in folders)
 
 
+def package_folders():
+    """The package and its data: what the kernel running a submission's notebook needs to see."""
+    import tinycam
+
+    return [str(Path(tinycam.__file__).resolve().parent), str(Path(tinycam.DATA_DIR).resolve())]
+
+
 def answer_folders():
     """The folders of a checkout holding the course's answers (its notebooks, tests and history): hidden from the
     kernel that runs a submission's notebook, which needs the package itself."""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tinycam.course.grading import sandbox
 from tinycam.course.grading.flags import cell_label, flag_notebooks
-from tinycam.course.grading.judging import answer_folders, judge
+from tinycam.course.grading.judging import answer_folders, judge, package_folders
 from tinycam.course.grading.kernel import Kernel
 from tinycam.course.grading.results import NotebookResult, failed
 from tinycam.course.grading.written import written_answers
@@ -176,7 +176,8 @@ def _run_cells(nb, path, timeout, deadline, notes, hidden):
     not_run: list[str] = []
     for _ in range(MAX_RESTARTS + 1):
         raised, timed_out, not_run, died_in = [], [], [], None  # what the last run saw
-        with sandbox.Sandbox(path, cpu_seconds, hidden) as box, Kernel(nb, box, timeout, deadline) as kernel:
+        with sandbox.Sandbox(path, cpu_seconds, hidden, package_folders()) as box, \
+                Kernel(nb, box, timeout, deadline) as kernel:
             for index in code_cells:
                 if index in left_out:
                     continue

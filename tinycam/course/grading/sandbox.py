@@ -58,22 +58,26 @@ def _under(path, folder):
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def bwrap_argv(folder, hidden=()):
-    """The bubblewrap command line (before the kernel's own) for a kernel whose private folder is `folder`, with the
-    folders `hidden` replaced by empty ones (this Python's environment stays visible where it lies inside one)."""
+def bwrap_argv(folder, hidden=(), visible=()):
+    """The bubblewrap command line (before the kernel's own) for a kernel whose private folder is `folder`: the
+    folders `hidden` replaced by empty ones, a private /tmp; this Python's environment and the folders `visible`
+    stay readable even inside /tmp or a hidden folder."""
     folder = str(folder)
-    keep = os.path.realpath(sys.prefix)
-    hidden = sorted({os.path.realpath(h) for h in hidden} - {"/"})
-    hidden = [h for h in hidden if not _under(os.path.realpath(sys.base_prefix), h) and not _under(folder, h)]
-    hide = [arg for h in hidden for arg in ("--tmpfs", h)]
-    if any(_under(keep, h) for h in hidden):  # the environment inside a hidden folder: back, then hide inside it
-        hide += ["--ro-bind", keep, keep] + [arg for h in hidden if _under(h, keep) for arg in ("--tmpfs", h)]
-    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *hide,
-            "--size", str(TMP_SIZE), "--tmpfs", "/tmp", "--bind", folder, folder, "--chdir", folder,
-            "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
-            "--die-with-parent", "--new-session", "--setenv", "HOME", folder,
-            # the grader's pid means nothing in the kernel's PID namespace (ipykernel would exit): --die-with-parent
-            "--unsetenv", "JPY_PARENT_PID", "--"]
+    real = sorted({os.path.realpath(h) for h in hidden} - {"/"})
+    base = os.path.realpath(sys.base_prefix)
+    real = [h for h in real if not _under(base, h) and not _under(folder, h)]
+    shown = sorted({os.path.realpath(v) for v in [sys.prefix, *visible]})
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
+    args += [a for v in shown if _under(v, "/tmp") for a in ("--ro-bind", v, v)]
+    args += [a for h in real for a in ("--tmpfs", h)]
+    inside = [v for v in shown if any(_under(v, h) for h in real)]  # brought back from under a hidden folder...
+    args += [a for v in inside for a in ("--ro-bind", v, v)]
+    args += [a for h in real if any(_under(h, v) for v in inside) for a in ("--tmpfs", h)]  # ...hiding within them
+    return args + ["--bind", folder, folder, "--chdir", folder,
+                   "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                   "--die-with-parent", "--new-session", "--setenv", "HOME", folder,
+                   # the grader's pid means nothing in the kernel's PID namespace (ipykernel would exit)
+                   "--unsetenv", "JPY_PARENT_PID", "--"]
 
 
 @functools.cache
@@ -137,13 +141,14 @@ def _processes_of(uid):
 
 class Sandbox:
     """A private folder (holding a copy of `notebook`, when given), and how to launch a process there
-    (`popen_kwargs`, `wrap`) that cannot see the folders `hidden` (under bubblewrap)."""
+    (`popen_kwargs`, `wrap`) that cannot see the folders `hidden` but sees `visible` (under bubblewrap)."""
 
-    def __init__(self, notebook, cpu_seconds, hidden=()):
+    def __init__(self, notebook, cpu_seconds, hidden=(), visible=()):
         self.folder = Path(tempfile.mkdtemp(prefix="tinycam-grade-"))
         self.token = secrets.token_hex(16)
         self.bwrap = not bwrap_problem()
         self.hidden = tuple(str(h) for h in hidden)
+        self.visible = tuple(str(v) for v in visible)
         self.cpu_seconds = max(1, int(cpu_seconds))
         self.pid = None  # the launched process (bwrap, or the kernel), set by the kernel manager
         self.over_quota = False  # set when the folder grew past FOLDER_QUOTA and its processes were killed
@@ -171,7 +176,7 @@ class Sandbox:
 
     def wrap(self, argv):
         """The kernel's command line, run under bubblewrap when it is used."""
-        return bwrap_argv(self.folder, self.hidden) + list(argv) if self.bwrap else list(argv)
+        return bwrap_argv(self.folder, self.hidden, self.visible) + list(argv) if self.bwrap else list(argv)
 
     def popen_kwargs(self):
         """What the kernel is launched with: its folder, environment, uid, limits; its output thrown away."""
