@@ -37,7 +37,7 @@ WRONG = {
         (lambda g: g.mean(dim=1), "not over the feature maps"),
         (lambda g: -g.mean(dim=(-2, -1)), "sign"),
         (lambda g: g.clamp(min=0).mean(dim=(-2, -1)), "no ReLU"),
-        (lambda g: g.float().mean(dim=(-2, -1)), "own dtype"),  # float32: off in the 8th digit
+        (lambda g: g.float().mean(dim=(-2, -1)), "compute in float64"),  # float32: off in the 8th digit
         (lambda g: g.mean(dim=(1, 3)), "α_k^c ="),  # wrong axes, a shape no mistake predicts
         (_hard_coded([[2.75, 4.25, 0.1]]), "α_k^c ="),  # the visible example's answer
     ],
