@@ -171,7 +171,7 @@ def test_an_answer_that_raises_gets_a_line_naming_the_case_and_the_error(tmp_pat
     assert problem == ("raised KeyError on the lecture example: 'missing key' "
                        "(at `return total / 0 + {}['missing key']`)"), problem
     assert "your own code" in hint
-    with pytest.raises(AssertionError) as failure:
+    with pytest.raises(AssertionError) as failure, np.errstate(divide="ignore"):
         checks.gradcam_weights(gradcam_weights)
     assert isinstance(failure.value.__cause__, KeyError)  # kept for %debug and plain Python's traceback
 

@@ -96,10 +96,16 @@ def _numbers(values, digits):
     return text if len(values) == 1 else f"[{text}]"
 
 
-def disagreement(got, want, rtol=1e-9, atol=1e-12):
+def disagreement(got, want, rtol=1e-9, atol=None):
     """None when `got` equals `want` (shape and values), else one line saying how they differ: the shapes, the values
-    (a few numbers), or the first differing entry with its index and how many differ (a larger array)."""
+    (a few numbers), or the first differing entry with its index and how many differ (a larger array).
+
+    Equal means within `rtol` relative and `atol` absolute, atol being by default 1e-12 times the largest |want|
+    (1e-12 if want is all zeros): a case whose numbers are all tiny (derivatives of 1e-18) is compared as closely."""
     want = _float64(want)
+    if atol is None:
+        largest = float(np.abs(want).max()) if want.size else 0.0
+        atol = 1e-12 * largest if 0 < largest < np.inf else 1e-12
     try:
         got = _float64(got)
     except Exception:
@@ -154,7 +160,7 @@ class Mistake(NamedTuple):
     fit: Callable | None = None
     examples: tuple = ()
 
-    def reproduced_by(self, got, args, rtol=1e-9, atol=1e-12):
+    def reproduced_by(self, got, args, rtol=1e-9, atol=None):
         """Whether `got` is this wrong answer on the case `args`: equal strings, or arrays of the same shape and
         values."""
         if self.fit is None:
@@ -215,7 +221,7 @@ class Exercise:
         problem = disagreement(got, want)
         if problem is None:
             return None
-        rtol, atol = 1e-9, 1e-12
+        rtol, atol = 1e-9, None
         low = _low_precision(got)
         if low is not None:
             rtol = _LOW_PRECISION_SLACK * _LOW_PRECISION_EPS[low]
