@@ -39,13 +39,14 @@ def _hard_coded(value):
 # known mistakes (those are tested one by one, from the exercise itself, in test_every_known_mistake_gets_its_own_hint)
 WRONG = {
     "output_size": [
-        (lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) / s + 1, "//"),
+        (lambda w, k, s, p, d: (w + 2 * p - d * (k - 1) - 1) / s + 1, "round down"),
         (lambda w, k, s, p, d: 3, "W_o ="),  # hard-coded slide answer
     ],
     "conv2d": [
         (lambda x, kernel, s, p: conv.conv2d(np.pad(x, p), np.flip(kernel), s, 0), "does not flip"),
-        (lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p).T, "y[i, j]"),  # transposed axes
-        (_hard_coded([[-15, 6, 3], [-16, 4, -1], [-21, 5, 3]]), "y[i, j]"),
+        (lambda x, kernel, s, p: np.swapaxes(conv.conv2d(x, kernel, s, p), 0, 1), "transposed"),
+        (lambda x, kernel, s, p: conv.conv2d(x, np.asarray(kernel).T, s, p), "each output value"),  # kernel transposed
+        (_hard_coded([[-15, 6, 3], [-16, 4, -1], [-21, 5, 3]]), "each output value"),
     ],
     "receptive_field": [
         (lambda ks, ss: conv.receptive_field(ks, ss)[-1], "R_1 = K_1"),  # only the last one
@@ -54,13 +55,17 @@ WRONG = {
     "gradcam_weights": [
         (lambda g: -np.asarray(g).mean(axis=-1).mean(axis=-1), "sign"),
         (lambda g: np.mean(g, axis=(-1, -3)), "α_k^c ="),  # transposed axes
+        (lambda g: np.clip(np.asarray(g).mean(axis=(-2, -1)), 0, None), "no ReLU on the weights"),
         (_hard_coded([2.75, 4.25, 0.1]), "α_k^c ="),
     ],
     "gradcam_map": [
         (lambda w, a: np.einsum("...k,...kij->...ij", w, a), "forgot the ReLU"),
-        (lambda w, a: np.maximum(R.weighted_combination(-np.asarray(w), a), 0), "weight each map"),
-        (lambda w, a: np.maximum(np.swapaxes(R.weighted_combination(w, a), -1, -2), 0), "weight each map"),
-        (_hard_coded([[8.925, 0], [16.125, 2.6]]), "weight each map"),
+        (lambda w, a: np.maximum(R.weighted_combination(-np.asarray(w), a), 0), "check the sign"),
+        (lambda w, a: np.maximum(np.swapaxes(R.weighted_combination(w, a), -1, -2), 0), "transposed"),
+        (lambda w, a: np.maximum(R.weighted_combination(np.abs(w), a), 0), "weight each feature map"),  # |w|
+        (lambda w, a: np.maximum(R.weighted_combination(np.clip(w, 0, None), a), 0), "keep their sign"),
+        (lambda w, a: R.normalize(np.maximum(R.weighted_combination(w, a), 0)), "for display"),
+        (_hard_coded([[8.925, 0], [16.125, 2.6]]), "weight each feature map"),
     ],
     "counterfactual_weights": [
         (lambda g: np.asarray(g).mean(axis=-1).mean(axis=-1), "negate"),
