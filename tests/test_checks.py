@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -121,6 +122,23 @@ def test_no_known_mistake_fires_on_the_right_answer(name, index):
         assert not all(fired)
     else:  # a fitted one never explains the right answer
         assert not any(fired)
+
+
+@pytest.mark.parametrize("name", [n for n, ex in checks.EXERCISES.items() if not ex.is_value])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_expected_function_passes_its_own_check(name, seed, capsys):
+    # the solutions' answers: each exercise's expected function, checked as a student's answer would be
+    checks.EXERCISES[name].check(checks.EXERCISES[name].expected, seed=seed)
+    assert capsys.readouterr().out.startswith(f"✓ {name}: correct on ")
+
+
+def test_no_hint_shows_code():
+    # hints are conceptual: words and the lecture's notation, no NumPy or torch calls, axes arguments or slicing
+    code = re.compile(r"axis=|dim=|np\.|torch\.|\[\.\.\.|\bNone\b|//|\.(mean|sum|max|relu)\(")
+    for name, exercise in checks.EXERCISES.items():
+        for hint in [exercise.hint, *(m.hint for m in exercise.mistakes)]:
+            assert not code.search(hint), f"{name}: {hint}"
+            assert "\n" not in hint
 
 
 def test_every_known_mistake_computed_in_float32_still_gets_its_own_hint():
