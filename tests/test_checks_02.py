@@ -44,20 +44,23 @@ WRONG = {
         (lambda a, w, b: np.sum(np.asarray(w) * R.gap(a), axis=-1), "left out the bias"),
         (lambda a, w, b: np.sum(np.asarray(w) * np.sum(a, axis=(-2, -1)), axis=-1) + b, "you summed them"),
         (lambda a, w, b: 1 / (1 + np.exp(-(np.sum(np.asarray(w) * R.gap(a), axis=-1) + b))), "before the sigmoid"),
-        (lambda a, w, b: np.sum(np.asarray(w) * R.gap(a), axis=-1) - b, "Y^c ="),  # wrong sign of the bias
+        (lambda a, w, b: np.sum(np.asarray(w) * R.gap(a), axis=-1) - b, "not subtracted"),
         (lambda a, w, b: np.sum(np.asarray(w)[..., None] * R.gap(a)[..., None, :], axis=-1) + b, "Y^c ="),  # outer
         (_hard_coded(24.625), "Y^c ="),  # the visible example's answer
     ],
     "cam_map": [
         (lambda a, w: np.einsum("...khw,...k->...hw", a, w).clip(min=0), "no ReLU"),
         (lambda a, w: np.einsum("...khw,...k->...hw", a, w) / np.shape(a)[-3], "don't average them"),
-        (lambda a, w: np.swapaxes(R.cam(a, w), -1, -2), "M_c ="),  # transposed
+        (lambda a, w: np.swapaxes(R.cam(a, w), -1, -2), "transposed"),
+        (lambda a, w: -np.einsum("...khw,...k->...hw", a, w), "check the sign"),
+        (lambda a, w: np.einsum("...khw,...k->...hw", a, np.clip(w, 0, None)), "keep their sign"),
         (lambda a, w: R.cam(np.maximum(a, 0), w), "M_c ="),  # ReLU on the maps
         (_hard_coded([[35.7, -8.1], [64.5, 10.4]]), "M_c ="),  # the visible example's answer
     ],
     "cam_weights_from_grads": [
         (lambda g: torch.as_tensor(g).mean(dim=(-2, -1)), "Grad-CAM's α"),
-        (lambda g: -np.sum(g, axis=(-2, -1)), "w_k^c ="),  # wrong sign
+        (lambda g: -np.sum(g, axis=(-2, -1)), "check the sign"),
+        (lambda g: torch.as_tensor(g).sum(dim=(-2, -1)).clamp(min=0), "no ReLU on the weights"),
         (_hard_coded([11.0, 17.0, 0.4]), "w_k^c ="),  # the visible example's answer
     ],
 }

@@ -37,7 +37,8 @@ WRONG = {
         (lambda g: g.mean(dim=1), "not over the feature maps"),
         (lambda g: -g.mean(dim=(-2, -1)), "sign"),
         (lambda g: g.clamp(min=0).mean(dim=(-2, -1)), "no ReLU"),
-        (lambda g: g.float().mean(dim=(-2, -1)), "own dtype"),  # float32: off in the 8th digit
+        (lambda g: g.mean(dim=(-2, -1)).clamp(min=0), "no ReLU on the weights"),
+        (lambda g: g.float().mean(dim=(-2, -1)), "compute in float64"),  # float32: off in the 8th digit
         (lambda g: g.mean(dim=(1, 3)), "α_k^c ="),  # wrong axes, a shape no mistake predicts
         (_hard_coded([[2.75, 4.25, 0.1]]), "α_k^c ="),  # the visible example's answer
     ],
@@ -48,16 +49,21 @@ WRONG = {
         (lambda a, g: torch.relu((g * a).sum(dim=1)), "each whole map by one number"),
         (lambda a, g: _relu_of_sum(g.mean(dim=(0, 2, 3)).expand(g.shape[:2]), a), "keep the batch axis"),
         (lambda a, g: _relu_of_sum(g.mean(dim=(-2, -1)), g), "not the gradient maps"),
-        (lambda a, g: torch.relu((g.mean(dim=(-2, -1))[:, :, None, None] * a).mean(dim=1)), "weights = grads.mean"),
-        (_hard_coded([[[8.925, 0.0], [16.125, 2.6]]]), "weights = grads.mean"),
+        (lambda a, g: torch.relu((g.mean(dim=(-2, -1))[:, :, None, None] * a).mean(dim=1)), "weights = the mean of each gradient map"),
+        (lambda a, g: torch.relu(-(g.mean(dim=(-2, -1))[:, :, None, None] * a).sum(dim=1)), "counterfactual map"),
+        (lambda a, g: _relu_of_sum(g.mean(dim=(-2, -1)).clamp(min=0), a), "keep their sign"),
+        (lambda a, g: _relu_of_sum(g.mean(dim=(-2, -1)), a).transpose(-1, -2), "transposed"),
+        (_hard_coded([[[8.925, 0.0], [16.125, 2.6]]]), "weights = the mean of each gradient map"),
     ],
     "counterfactual_torch": [
         (lambda a, g: _relu_of_sum(g.mean(dim=(-2, -1)), a), "negate the gradients"),
         (lambda a, g: -_relu_of_sum(g.mean(dim=(-2, -1)), a), "negate before the ReLU"),
         (lambda a, g: _relu_of_sum(-g.sum(dim=(-2, -1)), a), "Z = h·w times too large"),
         (lambda a, g: _relu_of_sum((-g).clamp(min=0).mean(dim=(-2, -1)), a), "no ReLU on the gradients"),
-        (lambda a, g: (-g.mean(dim=(-2, -1))[:, :, None, None] * a).sum(dim=1), "weights = (-grads).mean"),
-        (_hard_coded([[[0.0, 2.025], [0.0, 0.0]]]), "weights = (-grads).mean"),
+        (lambda a, g: (-g.mean(dim=(-2, -1))[:, :, None, None] * a).sum(dim=1), "weights = the mean of each negated"),
+        (lambda a, g: _relu_of_sum((-g).mean(dim=(-2, -1)).clamp(min=0), a), "no ReLU on the weights"),
+        (lambda a, g: _relu_of_sum(-g.mean(dim=(-2, -1)), a).mT, "transposed"),
+        (_hard_coded([[[0.0, 2.025], [0.0, 0.0]]]), "weights = the mean of each negated"),
     ],
 }
 

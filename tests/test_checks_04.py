@@ -28,9 +28,10 @@ WRONG = {
     "saliency_from_gradient": [
         (lambda g: np.abs(np.asarray(g)).sum(axis=1) / np.shape(g)[1], "not the mean"),
         (lambda g: np.linalg.norm(g, axis=1), "Euclidean norm"),
-        (lambda g: np.max(np.abs(g), axis=0), "colour-channel axis 1"),  # the batch axis instead
-        (lambda g: np.max(np.abs(g), axis=-1), "colour-channel axis 1"),  # the last axis
-        (_hard_coded(NOTEBOOK_SALIENCY), "colour-channel axis 1"),
+        (lambda g: np.max(np.abs(g), axis=0), "colour-channel axis"),  # the batch axis instead
+        (lambda g: np.max(np.abs(g), axis=-1), "colour-channel axis"),  # the last axis
+        (lambda g: np.abs(np.asarray(g)).max(axis=1).swapaxes(1, 2), "transposed"),
+        (_hard_coded(NOTEBOOK_SALIENCY), "colour-channel axis"),
     ],
     "guided_relu_backward": [
         (lambda x, g: (np.asarray(x) > 0) * g, "plain backprop"),
@@ -43,6 +44,7 @@ WRONG = {
         (lambda w, image, fill: fill * np.sum(w, axis=0) - np.einsum("chw,chw->hw", w, image), "not the other way"),
         (lambda w, image, fill: np.einsum("chw,chw->hw", w, image), "not 0"),
         (lambda w, image, fill: w * (image - fill), "Σ_c w_cij"),  # channels not summed
+        (lambda w, image, fill: np.einsum("chw,chw->wh", w, image - fill), "transposed"),
         (_hard_coded(NOTEBOOK_OCCLUSION), "Σ_c w_cij"),
     ],
 }

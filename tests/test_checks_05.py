@@ -61,37 +61,45 @@ EXAMPLE_ALPHAS = reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
 WRONG = {
     "gradcampp_alphas_general": [
         (lambda a, d2, d3: d2 / (d2 + a.sum(axis=(-2, -1), keepdims=True) * d3), "a 2 in front of d2"),
-        (lambda a, d2, d3: _blind(d2, 2 * d2 + a * d3), "Σ_ab A^k_ab"),
+        (lambda a, d2, d3: _blind(d2, 2 * d2 + a * d3), "every pixel (a, b)"),
         (lambda a, d2, d3: d2 / (2 * d2 + a.sum(axis=(-3, -2, -1), keepdims=True) * d3), "not over all the maps"),
-        (lambda a, d2, d3: d2 / (2 * d2 + a.sum(axis=(-2, -1), keepdims=True) * d3 + 1e-6), "no epsilon"),
+        (lambda a, d2, d3: d2 / (2 * d2 + a.sum(axis=(-2, -1), keepdims=True) * d3 + 1e-6), "no ε"),
         (lambda a, d2, d3: _blind(d2, 2 * d2 + a.sum(axis=(-2, -1), keepdims=True) * d3), "no NaN"),
-        (_hard_coded(EXAMPLE_ALPHAS), "α = d2 / (2·d2"),  # the visible example's answer
+        (lambda a, d2, d3: d2 / (2 * d2 + a.sum(axis=(-2, -1), keepdims=True) * d3 + 1e-12), "no ε"),  # any size
+        (lambda a, d2, d3: _blind(d2, 2 * d2 - a.sum(axis=(-2, -1), keepdims=True) * d3), "check the sign"),
+        (lambda a, d2, d3: _blind(d2, 2 * d2 + a.mean(axis=(-2, -1), keepdims=True) * d3), "no 1/Z"),
+        (_hard_coded(EXAMPLE_ALPHAS), "α is the second derivative"),  # the visible example's answer
     ],
     "exp_score_derivatives": [
         (lambda g, s: (g**2, g**3), "keeps the factor exp(S)"),
         (lambda g, s: (s * g**2, s * g**3), "not S"),
         (lambda g, s: (np.exp(s) * g, np.exp(s) * g**2), "count the derivatives"),
         (lambda g, s: (np.exp(s) * g**3, np.exp(s) * g**2), "(second derivative, third derivative)"),
-        (lambda g, s: np.exp(s) * g**2, "∂²Y/∂A² = exp(S)·g²"),  # only the second derivative
-        (_hard_coded([np.exp(2.0) * EXAMPLE["grads"] ** 2, np.exp(2.0) * EXAMPLE["grads"] ** 3]), "return (d2, d3)"),
+        (lambda g, s: np.exp(s) * g**2, "differentiate exp(S)"),  # only the second derivative
+        (_hard_coded([np.exp(2.0) * EXAMPLE["grads"] ** 2, np.exp(2.0) * EXAMPLE["grads"] ** 3]), "return the pair"),
     ],
     "gradcampp_alpha_closed_form": [
-        (_eps, "no epsilon"),
-        (lambda a, g: _eps(a, g, eps=1e-7), "α = g² / (2g²"),  # a smaller epsilon is still wrong
+        (_eps, "no ε"),
+        (lambda a, g: _eps(a, g, eps=1e-7), "no ε"),  # a smaller epsilon is still wrong
+        (lambda a, g: _eps(a, g, eps=1e-12), "no ε"),  # and a tiny one, where the gradients are ~1e-6
         (lambda a, g: 1.0 / (2.0 + np.asarray(a).sum(axis=(-2, -1), keepdims=True) * g), "cancelling g²"),
-        (lambda a, g: g**2 / (g**2 + a.sum(axis=(-2, -1), keepdims=True) * g**3), "2·g², not g²"),
-        (lambda a, g: g**2 / (2 * g**2 + a * g**3), "Σ_ab A^k_ab"),
+        (lambda a, g: g**2 / (g**2 + a.sum(axis=(-2, -1), keepdims=True) * g**3), "twice the squared gradient"),
+        (lambda a, g: g**2 / (2 * g**2 + a * g**3), "every pixel (a, b)"),
         (lambda a, g: g**2 / (2 * g**2 + a.sum(axis=(-3, -2, -1), keepdims=True) * g**3), "not over all the maps"),
         (_with_nan, "no NaN"),
-        (_hard_coded(EXAMPLE_ALPHAS), "α = g² / (2g²"),
+        (lambda a, g: _blind(1.0, 2.0 - np.asarray(a).sum(axis=(-2, -1), keepdims=True) * g) * (g != 0), "the sign"),
+        (lambda a, g: _blind(g**2, 2 * g**2 + np.asarray(a).mean(axis=(-2, -1), keepdims=True) * g**3), "no 1/Z"),
+        (_hard_coded(EXAMPLE_ALPHAS), "the factor exp(S) cancels"),
     ],
     "gradcampp_weights_from_alphas": [
         (lambda al, g: (al * g).sum(axis=(-2, -1)), "only the positive gradients"),
         (lambda al, g: (al * np.maximum(g, 0)).mean(axis=(-2, -1)), "do not average"),
-        (lambda al, g: (al * np.maximum(g, 0)).sum(axis=-3), "keeping the feature-map axis"),
+        (lambda al, g: (al * np.maximum(g, 0)).sum(axis=-3), "keeping one weight per feature map"),
         (lambda al, g: np.mean(g, axis=(-2, -1)), "not Grad-CAM's mean"),
-        (lambda al, g: np.maximum(al * g, 0).sum(axis=(-2, -1)), "w_k^c = Σ_ij"),  # ReLU of the product
-        (_hard_coded([1.391, 0.782, 0.197]), "w_k^c = Σ_ij"),
+        (lambda al, g: np.maximum(al * g, 0).sum(axis=(-2, -1)), "positive part of the gradient alone"),
+        (lambda al, g: np.einsum("...ij,...ij->...", al / al.sum(axis=(-2, -1), keepdims=True), np.maximum(g, 0)),
+         "normalizing α to sum to 1 over each map"),
+        (_hard_coded([1.391, 0.782, 0.197]), "one weight per map"),
     ],
 }
 

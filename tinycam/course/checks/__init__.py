@@ -1,10 +1,11 @@
 """Immediate-feedback checks for the notebooks' graded exercises, one module per notebook.
 
 Each exercise asks the student to write a small function (or give a value); the next cell calls the check of the
-same name, e.g. ``checks.gradcam_weights(gradcam_weights)``, which prints ✓, or ✗ with a hint, or "not done yet"
-(see `framework`). An exercise is data (`Exercise`): its cases for a seed, the expected answer, its known mistakes
-(`Mistake`, tried in order) and a generic hint. `EXERCISES` lists them all, in course order; the grader
-(`tinycam.course.grading`) draws hidden cases and judges answers with them.
+same name, e.g. ``checks.gradcam_weights(gradcam_weights)``, which prints ✓, or raises with ✗ and a hint, or with
+"not done yet" (see `framework`: IPython shows those lines alone, no traceback). An exercise is data (`Exercise`):
+its cases for a seed, the expected answer, its known mistakes (`Mistake`, tried in order) and a generic hint.
+`EXERCISES` lists them all, in course order; the grader (`tinycam.course.grading`) draws hidden cases and judges
+answers with them.
 
 NumPy only: importing the checks does not import torch (notebook 03's exercises import it when their cases are drawn).
 """
@@ -17,7 +18,7 @@ from tinycam.course.checks import (
     nb04_pixel_level,
     nb05_gradcampp,
 )
-from tinycam.course.checks.framework import Exercise, Mistake, registry
+from tinycam.course.checks.framework import CheckFailed, Exercise, Mistake, NotDoneYet, registry
 
 NOTEBOOKS = (nb00_cnn_arithmetic, nb01_gradcam_by_hand, nb02_cam, nb03_gradcam, nb04_pixel_level, nb05_gradcampp)
 
@@ -41,7 +42,7 @@ if _taken:
 
 _CHECKS = {name: _check_function(exercise) for name, exercise in EXERCISES.items()}
 
-__all__ = ["EXERCISES", "Exercise", "Mistake", *_CHECKS]
+__all__ = ["EXERCISES", "CheckFailed", "Exercise", "Mistake", "NotDoneYet", *_CHECKS]
 
 
 def __getattr__(name):

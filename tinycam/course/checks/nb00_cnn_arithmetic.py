@@ -24,7 +24,7 @@ OUTPUT_SIZE = Exercise(
     "output_size", "00_cnn_arithmetic", points=2, cases=_output_size_cases, expected=conv.output_size,
     hint="W_o = ⌊(W_i + 2P − K_eff) / S⌋ + 1 with K_eff = K + (K − 1)(d − 1)",
     mistakes=(
-        Mistake("frameworks round down: use integer division // (an incomplete last window is dropped)",
+        Mistake("frameworks round down: an incomplete last window is dropped, so the division gives a whole number",
                 lambda w, k, s, p, d: (w + 2 * p - k - (k - 1) * (d - 1)) / s + 1),
         Mistake("a dilated kernel spans K + (K − 1)(d − 1) pixels, not K",
                 lambda w, k, s, p, d: (w + 2 * p - k) // s + 1),
@@ -54,7 +54,8 @@ def _conv2d_cases(seed):
 CONV2D = Exercise(
     "conv2d", "00_cnn_arithmetic", points=3, cases=_conv2d_cases,
     expected=lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p),
-    hint="y[i, j] = sum(x_pad[i*S : i*S + K, j*S : j*S + K] * kernel)",
+    hint="each output value is the sum of the kernel times the window of the padded input it covers, and the "
+         "window moves by the stride along the rows and along the columns",
     mistakes=(
         Mistake("deep learning's 'convolution' does not flip the kernel (that would be the mathematical convolution)",
                 lambda x, kernel, s, p: conv.conv2d(x, np.asarray(kernel)[::-1, ::-1], s, p)),
@@ -62,6 +63,8 @@ CONV2D = Exercise(
                 lambda x, kernel, s, p: conv.conv2d(x, kernel, s, 0)),
         Mistake("the kernel moves `stride` pixels at a time",
                 lambda x, kernel, s, p: conv.conv2d(x, kernel, 1, p)),
+        Mistake("your output is transposed: its rows must follow the input's rows (the window moving down) and its "
+                "columns the input's columns", lambda x, kernel, s, p: conv.conv2d(x, kernel, s, p).T),
     ),
 )
 
@@ -101,7 +104,7 @@ def _judge_reflective_mode(answer):
     if problem is None:
         return None
     return (f"np.pad(x, 2, mode={answer!r}) is not the slide's table: {problem}",
-            "compare the border of np.pad(x, 2, mode=...) with the slide's table")
+            "compare the border of each padding mode with the slide's table")
 
 
 REFLECTIVE_MODE = Exercise(

@@ -22,7 +22,8 @@ GRADCAM_WEIGHTS = Exercise(
     "gradcam_weights", "01_gradcam_by_hand", points=2,  # answer(grads) -> α_k^c, grads (..., K, H, W)
     cases=lambda seed: _maps_cases(np.random.default_rng(seed), with_acts=False),
     expected=reference.gradcam_weights,
-    hint="α_k^c = (1/Z) Σ_i Σ_j ∂y^c/∂A^k_ij: use axis=(-2, -1) so batches work too",
+    hint="α_k^c = (1/Z) Σ_i Σ_j ∂y^c/∂A^k_ij: the average of each gradient map over its own pixels, one weight "
+         "per map (and per image, when the maps come in a batch)",
     mistakes=(
         Mistake("you summed the gradients: Grad-CAM averages them (divide by Z = H·W)",
                 lambda g: np.sum(g, axis=(-2, -1))),
@@ -32,6 +33,8 @@ GRADCAM_WEIGHTS = Exercise(
                 lambda g: -np.mean(g, axis=(-2, -1))),
         Mistake("no ReLU here: Grad-CAM averages the raw gradients (the ReLU comes after the weighted sum)",
                 lambda g: np.mean(np.maximum(g, 0), axis=(-2, -1))),
+        Mistake("no ReLU on the weights: a map whose gradients lower the score keeps its negative weight (the only "
+                "ReLU comes after the weighted sum of the maps)", lambda g: np.maximum(np.mean(g, axis=(-2, -1)), 0)),
     ),
 )
 
@@ -41,14 +44,26 @@ GRADCAM_MAP = Exercise(
     cases=lambda seed: [(label, (reference.gradcam_weights(grads), acts))
                         for label, (acts, grads) in _maps_cases(np.random.default_rng(seed), True)],
     expected=reference.localization_map,
-    hint="weight each map, sum over k (axis -3), then max(·, 0): w[..., :, None, None] * acts",
+    hint="weight each feature map by its α, add the weighted maps up over k, then keep the positive part",
     mistakes=(
         Mistake("you forgot the ReLU: Grad-CAM keeps only the positive evidence, max(L, 0)",
                 lambda w, a: reference.weighted_combination(w, a)),
+        Mistake("check the sign: the map adds up the weighted maps themselves (negating them gives the "
+                "counterfactual map)", lambda w, a: reference.localization_map(-np.asarray(w), a)),
         Mistake("ReLU is max(L, 0), not |L|: negative evidence is dropped, not flipped",
                 lambda w, a: np.abs(reference.weighted_combination(w, a))),
         Mistake("apply the ReLU after the weighted sum, not to each feature map before it",
                 lambda w, a: reference.weighted_combination(w, np.maximum(a, 0))),
+        Mistake("the weights keep their sign: a map with a negative weight counts against the class, and the only "
+                "ReLU is on the summed map", lambda w, a: reference.localization_map(np.maximum(w, 0), a)),
+        Mistake("add up the weighted maps over k, don't average them",
+                lambda w, a: reference.localization_map(w, a) / np.shape(a)[-3]),
+        Mistake("the weights are already averages: the map needs no further division by Z",
+                lambda w, a: reference.localization_map(w, a) / (np.shape(a)[-1] * np.shape(a)[-2])),
+        Mistake("return the map itself: scaling it to [0, 1] is for display and comes later",
+                lambda w, a: reference.normalize(reference.localization_map(w, a))),
+        Mistake("your map is transposed: its rows and columns are the feature maps' rows and columns",
+                lambda w, a: np.swapaxes(reference.localization_map(w, a), -1, -2)),
     ),
 )
 

@@ -42,10 +42,13 @@ def _cam_score_cases(seed):
 CAM_CLASS_SCORE = Exercise(
     "cam_class_score", "02_cam", points=1,  # answer(acts, class_weights, bias) -> Y^c, acts (..., K, H, W)
     cases=_cam_score_cases, expected=_cam_score,
-    hint="Y^c = Σ_k w_k^c · mean_ij(A^k_ij) + b^c: average each map over axis=(-2, -1), weight, sum over k, add b",
+    hint="Y^c = Σ_k w_k^c · mean_ij(A^k_ij) + b^c: average each map over its pixels, weight the averages by the "
+         "class weights, add them up over k, add the bias",
     mistakes=(
         Mistake("you left out the bias b^c of the linear layer",
                 lambda a, w, b: _cam_score(a, w, 0.0)),
+        Mistake("the bias is added to the weighted sum, not subtracted",
+                lambda a, w, b: _cam_score(a, w, -np.asarray(b))),
         Mistake("global average pooling averages the Z = H·W pixels of each map; you summed them",
                 lambda a, w, b: np.einsum("...k,...k->...", w, np.sum(a, axis=(-2, -1))) + b),
         Mistake("add up the weighted features over k (Σ_k), don't average them",
@@ -60,7 +63,7 @@ CAM_MAP = Exercise(
     "cam_map", "02_cam", points=2,  # answer(acts, class_weights) -> M_c = Σ_k w_k^c A^k, no ReLU
     cases=lambda seed: [(label, (acts, weights)) for label, (acts, weights, _) in _cam_cases(seed)],
     expected=reference.cam,
-    hint="M_c = Σ_k w_k^c A^k: class_weights[..., :, None, None] * acts, summed over k (axis -3)",
+    hint="M_c = Σ_k w_k^c A^k: weight each feature map by its class weight and add the weighted maps up over k",
     mistakes=(
         Mistake("CAM has no ReLU (Zhou et al., section 2): keep the negative values of the weighted sum",
                 lambda a, w: np.maximum(reference.cam(a, w), 0.0)),
@@ -70,6 +73,12 @@ CAM_MAP = Exercise(
                 lambda a, w: reference.cam(a, w) / np.shape(a)[-3]),
         Mistake("return the raw weighted sum; scaling to [0, 1] is for display and comes later",
                 lambda a, w: reference.normalize(reference.cam(a, w))),
+        Mistake("check the sign: the map adds up the weighted maps themselves",
+                lambda a, w: -reference.cam(a, w)),
+        Mistake("the class weights keep their sign: a map with a negative weight counts against the class (CAM has "
+                "no ReLU anywhere)", lambda a, w: reference.cam(a, np.maximum(w, 0.0))),
+        Mistake("your map is transposed: its rows and columns are the feature maps' rows and columns",
+                lambda a, w: np.swapaxes(reference.cam(a, w), -1, -2)),
     ),
 )
 
@@ -91,16 +100,20 @@ def _cam_grads_cases(seed):
 CAM_WEIGHTS_FROM_GRADS = Exercise(
     "cam_weights_from_grads", "02_cam", points=2,  # answer(grads) -> Σ_ij ∂Y^c/∂A^k_ij, (..., K, H, W) -> (..., K)
     cases=_cam_grads_cases, expected=reference.cam_weights_from_gradients,
-    hint="w_k^c = Σ_i Σ_j ∂Y^c/∂A^k_ij: sum over axis=(-2, -1), one weight per map k",
+    hint="w_k^c = Σ_i Σ_j ∂Y^c/∂A^k_ij: add up each gradient map over its own pixels, one weight per map",
     mistakes=(
         Mistake("you averaged: that is Grad-CAM's α_k^c = w_k^c / Z; CAM's weight is the sum over the Z pixels",
                 lambda g: np.mean(g, axis=(-2, -1))),
-        Mistake("sum over the two spatial axes (i, j), axis=(-2, -1), keeping one weight per feature map k",
+        Mistake("sum over the two spatial axes (i, j) of each map, keeping one weight per feature map k",
                 lambda g: np.sum(g, axis=-3)),
         Mistake("you multiplied by Z once too often: each pixel carries w_k^c / Z, so the plain sum is w_k^c",
                 lambda g: np.sum(g, axis=(-2, -1)) * np.shape(g)[-1] * np.shape(g)[-2]),
         Mistake("no ReLU here: sum the raw gradients, negative ones included",
                 lambda g: np.sum(np.maximum(g, 0.0), axis=(-2, -1))),
+        Mistake("check the sign: the weight is the sum of the gradients themselves",
+                lambda g: -np.sum(g, axis=(-2, -1))),
+        Mistake("no ReLU on the weights: a map that lowers the score has a negative class weight, and CAM keeps it",
+                lambda g: np.maximum(np.sum(g, axis=(-2, -1)), 0.0)),
     ),
 )
 

@@ -40,18 +40,23 @@ GRADCAM_WEIGHTS_TORCH = Exercise(
     "gradcam_weights_torch", "03_gradcam", points=2,  # answer(grads) -> α, torch (B, K, h, w) -> (B, K)
     cases=lambda seed: [(label, (grads,)) for label, (_, grads) in _torch_maps_cases(seed)],
     expected=lambda g: reference.gradcam_weights(_np(g)),
-    hint="α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: grads.mean(dim=(-2, -1)), in the tensor's own dtype (float64 here)",
+    hint="α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij: the average of each gradient map over its pixels, one weight per image "
+         "and map, in the inputs' precision (float64)",
     mistakes=(
         Mistake("you summed the gradients: Grad-CAM averages them (divide by Z = h·w)",
                 lambda g: _np(g).sum(axis=(-2, -1))),
-        Mistake("keep the batch axis: every image has its own weights, shape (B, K); average over dims (-2, -1) only",
+        Mistake("keep the batch axis: every image has its own weights, shape (B, K); average over each map's pixels "
+                "only",
                 lambda g: _np(g).mean(axis=(0, -2, -1))),
-        Mistake("average over the two spatial axes (h, w), dim=(-2, -1), not over the feature maps (dim 1)",
+        Mistake("average over the two spatial axes (h, w), not over the feature maps",
                 lambda g: _np(g).mean(axis=1)),
         Mistake("check the sign: α is the mean of the gradients themselves (the negated version is the counterfactual)",
                 lambda g: -_np(g).mean(axis=(-2, -1))),
         Mistake("no ReLU here: Grad-CAM averages the raw gradients, negative ones included",
                 lambda g: np.maximum(_np(g), 0.0).mean(axis=(-2, -1))),
+        Mistake("no ReLU on the weights: a map whose gradients lower the score keeps its negative weight (the only "
+                "ReLU comes after the weighted sum of the maps)",
+                lambda g: np.maximum(_np(g).mean(axis=(-2, -1)), 0.0)),
     ),
 )
 
@@ -60,9 +65,10 @@ GRADCAM_TORCH = Exercise(
     "gradcam_torch", "03_gradcam", points=2,  # answer(acts, grads) -> ReLU(Σ_k α_k A^k), (B, K, h, w) -> (B, h, w)
     cases=_torch_maps_cases,
     expected=lambda a, g: reference.gradcam(_np(a), _np(g)),
-    hint="weights = grads.mean(dim=(-2, -1)); then torch.relu((weights[:, :, None, None] * acts).sum(dim=1))",
+    hint="weights = the mean of each gradient map; then, image by image, weight the feature maps, add them up over "
+         "k and keep the positive part",
     mistakes=(
-        Mistake("you forgot the ReLU: Grad-CAM keeps only the positive evidence, torch.relu(L)",
+        Mistake("you forgot the ReLU: Grad-CAM keeps only the positive evidence, max(L, 0)",
                 lambda a, g: reference.weighted_combination(reference.gradcam_weights(_np(g)), _np(a))),
         Mistake("the weights are the *means* of the gradient maps: your map is Z = h·w times too large",
                 lambda a, g: reference.localization_map(_np(g).sum(axis=(-2, -1)), _np(a))),
@@ -75,6 +81,15 @@ GRADCAM_TORCH = Exercise(
                 lambda a, g: reference.localization_map(np.broadcast_to(_np(g).mean(axis=(0, -2, -1)), _np(g).shape[:2]), _np(a))),
         Mistake("weight the feature maps A^k, not the gradient maps",
                 lambda a, g: reference.localization_map(reference.gradcam_weights(_np(g)), _np(g))),
+        Mistake("check the sign: this is the counterfactual map; Grad-CAM weights the maps by the mean gradients "
+                "themselves", lambda a, g: reference.counterfactual(_np(a), _np(g))),
+        Mistake("the weights keep their sign: a map with a negative weight counts against the class, and the only "
+                "ReLU is on the summed map",
+                lambda a, g: reference.localization_map(np.maximum(reference.gradcam_weights(_np(g)), 0.0), _np(a))),
+        Mistake("return the map itself: scaling each image's map to [0, 1] is for display and comes later",
+                lambda a, g: reference.normalize(reference.gradcam(_np(a), _np(g)))),
+        Mistake("your maps are transposed: their rows and columns are the feature maps' rows and columns",
+                lambda a, g: np.swapaxes(reference.gradcam(_np(a), _np(g)), -1, -2)),
     ),
 )
 
@@ -83,7 +98,8 @@ COUNTERFACTUAL_TORCH = Exercise(
     "counterfactual_torch", "03_gradcam", points=1,  # answer(acts, grads) -> ReLU(Σ_k w_k A^k), w = mean(−grads)
     cases=_torch_maps_cases,
     expected=lambda a, g: reference.counterfactual(_np(a), _np(g)),
-    hint="weights = (-grads).mean(dim=(-2, -1)); then torch.relu((weights[:, :, None, None] * acts).sum(dim=1))",
+    hint="weights = the mean of each negated gradient map; then, image by image, weight the feature maps, add them "
+         "up over k and keep the positive part",
     mistakes=(
         Mistake("negate the gradients: the counterfactual map shows what would *lower* y^c",
                 lambda a, g: reference.gradcam(_np(a), _np(g))),
@@ -93,6 +109,10 @@ COUNTERFACTUAL_TORCH = Exercise(
                 lambda a, g: reference.localization_map(-_np(g).sum(axis=(-2, -1)), _np(a))),
         Mistake("no ReLU on the gradients: negate and average them all; the only ReLU is on the final map",
                 lambda a, g: reference.localization_map(np.maximum(-_np(g), 0.0).mean(axis=(-2, -1)), _np(a))),
+        Mistake("no ReLU on the weights: they keep their sign, and the only ReLU is on the final map",
+                lambda a, g: reference.localization_map(np.maximum(-_np(g).mean(axis=(-2, -1)), 0.0), _np(a))),
+        Mistake("your maps are transposed: their rows and columns are the feature maps' rows and columns",
+                lambda a, g: np.swapaxes(reference.counterfactual(_np(a), _np(g)), -1, -2)),
     ),
 )
 

@@ -21,7 +21,8 @@ def _saliency_from_gradient_cases(seed):
 SALIENCY_FROM_GRADIENT = Exercise(
     "saliency_from_gradient", "04_pixel_level", points=1, cases=_saliency_from_gradient_cases,
     expected=lambda g: np.max(np.abs(g), axis=1),
-    hint="M = |grads| first, then the max over the colour-channel axis 1 (of B, C, H, W): np.abs(grads).max(axis=1)",
+    hint="M = the largest absolute gradient over the colour channels, pixel by pixel: first the absolute value, then "
+         "the max over the colour-channel axis (the second of B, C, H, W)",
     mistakes=(
         Mistake("take the absolute value: a large negative gradient is as salient as a large positive one",
                 lambda g: np.max(g, axis=1)),
@@ -33,6 +34,8 @@ SALIENCY_FROM_GRADIENT = Exercise(
                 lambda g: np.mean(np.abs(g), axis=1)),
         Mistake("merge the colour channels with the max, not the Euclidean norm",
                 lambda g: np.sqrt(np.sum(np.square(g), axis=1))),
+        Mistake("your maps are transposed: their rows and columns are the image's rows and columns",
+                lambda g: np.swapaxes(np.max(np.abs(g), axis=1), -1, -2)),
     ),
 )
 
@@ -98,6 +101,8 @@ OCCLUSION_DROP = Exercise(
                 lambda w, image, fill: np.abs(np.sum(w * (image - fill), axis=0))),
         Mistake("the drop depends on the image, not only on the weights (that would be the gradient)",
                 lambda w, image, fill: np.sum(w, axis=0)),
+        Mistake("your map is transposed: its rows and columns are the image's rows and columns",
+                lambda w, image, fill: np.sum(w * (image - fill), axis=0).T),
     ),
 )
 
