@@ -37,7 +37,9 @@ def encode(x, depth=0):
         return ["bool", bool(x)]
     if isinstance(x, (int, numpy.integer)):
         return ["int", int(x)]
-    if isinstance(x, (float, numpy.floating)):
+    if isinstance(x, numpy.floating) and x.dtype != numpy.float64:  # a float32 scalar keeps its dtype: 0-d array
+        x = numpy.asarray(x)
+    elif isinstance(x, (float, numpy.floating)):
         return ["float", float(x)]
     if isinstance(x, (complex, numpy.complexfloating)):
         return ["complex", complex(x).real, complex(x).imag]
@@ -48,8 +50,9 @@ def encode(x, depth=0):
     if isinstance(x, dict):
         return ["dict", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in x.items()]]
     if not isinstance(x, numpy.ndarray):
-        if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
-            x = x.detach().cpu().numpy()
+        if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor (bfloat16, which NumPy lacks: float32)
+            x = x.detach().cpu()
+            x = (x.float() if str(getattr(x, "dtype", "")) == "torch.bfloat16" else x).numpy()
         elif hasattr(x, "__array__"):
             x = numpy.asarray(x)
     if isinstance(x, numpy.ndarray):

@@ -70,11 +70,11 @@ def bwrap_argv(folder, hidden=(), visible=()):
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     args += [a for v in shown if _under(v, "/tmp") for a in ("--ro-bind", v, v)]
     outer = [h for h in real if not any(h != other and _under(h, other) for other in real)]
-    args += [a for h in outer for a in ("--tmpfs", h, "--remount-ro", h)]
-    inside = [v for v in shown if any(_under(v, h) for h in real)]  # brought back from under a hidden folder...
+    args += [a for h in outer for a in ("--tmpfs", h)]
+    inside = [v for v in shown if any(_under(v, h) for h in outer)]  # brought back from under a hidden folder...
     args += [a for v in inside for a in ("--ro-bind", v, v)]
-    args += [a for h in real if any(_under(h, v) for v in inside)
-             for a in ("--tmpfs", h, "--remount-ro", h)]  # ...hiding within them
+    args += [a for h in real if any(_under(h, v) for v in inside) for a in ("--tmpfs", h, "--remount-ro", h)]
+    args += [a for h in outer for a in ("--remount-ro", h)]  # ...then the hidden folders made read-only
     return args + ["--bind", folder, folder, "--chdir", folder,
                    "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
                    "--die-with-parent", "--new-session", "--setenv", "HOME", folder,
