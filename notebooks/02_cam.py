@@ -732,7 +732,8 @@ for handle in hooks:
 
 # %% [markdown]
 # The slide compares CAM with guided backpropagation and deconvolution, whose backward pass goes all the way down to
-# the pixels. Grad-CAM's backward pass here is short: `tinycam` differentiates only from the score down to the
+# the pixels ("deconvolution" here is Zeiler and Fergus's deconvnet, a backward visualisation, not the transposed
+# convolution of notebook 00). Grad-CAM's backward pass here is short: `tinycam` differentiates only from the score down to the
 # chosen layer, which in this model means back through the pooling and the linear layer.
 #
 # ### Con: CAM needs the GAP architecture
@@ -846,6 +847,9 @@ for name in ["gap", "fc"]:
 # - **Pros:** class-discriminative (circle and square maps separate on the same image), localization learned from
 #   image labels only, a forward pass only. **Cons:** only for GAP + linear heads (the FC model raises an error),
 #   retraining needed to explain other models, possibly lower accuracy.
+# - Fully connected layers do not destroy localization, only CAM's way of reading it: Grad-CAM on the FC network
+#   puts its peak on the class's objects in 83 of 99 pairs (GAP network: 87). Networks that end in global average
+#   pooling and one linear layer (GoogLeNet, ResNet) can be read by CAM as they are.
 #
 # **Next: Grad-CAM on both models.** With gradients in place of classifier weights, the FC model gets its maps too,
 # and the choice of layer becomes free.
