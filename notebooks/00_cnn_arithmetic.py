@@ -520,8 +520,8 @@ paths = np.zeros(n_inputs)  # paths[p]: the number of paths from input pixel p t
 for position in range(n_inputs):
     signal = np.zeros((1, n_inputs))
     signal[0, position] = 1.0
-    for k, s in zip(kernels, strides):
-        signal = conv.conv2d(signal, np.ones((1, k)), stride=s)
+    for size, step in zip(kernels, strides):
+        signal = conv.conv2d(signal, np.ones((1, size)), stride=step)
     paths[position] = signal[0, 0]
 field = paths[paths > 0]  # the R = 40 pixels of the theoretical field
 middle = field[len(field) // 4 : len(field) - len(field) // 4]  # its central half
