@@ -32,7 +32,7 @@
 # | 4 | padding modes | compare five border rules and catch a trap in the slides (**Exercise 3**) |
 # | 5 | dilation | see how spreading the taps widens the view for free |
 # | 6 | receptive field | compute what a deep unit sees (**Exercise 4**) |
-# | 7 | depthwise separable convolution | count multiply-accumulates |
+# | 7 | channels, depthwise separable convolution | sum over input channels; count multiply-accumulates |
 # | 8 | transposed convolution | write a convolution as a matrix $C$ and upsample with $C^\top$ |
 #
 # **How the graded exercises work.** Each exercise is a code cell in which the signature and docstring of your
@@ -326,11 +326,12 @@ padding_example = examples["padding_example"]
 x5 = padding_example["input"]
 p5 = padding_example["padding"]
 
-fig, axes = plt.subplots(1, len(conv.PADDING_MODES), figsize=(17, 4.2), layout="constrained")
-for ax, (mode, np_mode) in zip(axes, conv.PADDING_MODES.items()):
+fig, axes = plt.subplots(2, 3, figsize=(11, 7.6), layout="constrained")  # two rows: cell values stay legible
+for ax, (mode, np_mode) in zip(axes.ravel(), conv.PADDING_MODES.items()):
     padded = conv.pad(x5, p5, mode)
-    draw_grid(ax, padded, f"{mode}\nnp.pad mode='{np_mode}'", cmap="YlGnBu", vmin=0, vmax=12, fontsize=8,
+    draw_grid(ax, padded, f"{mode}\nnp.pad mode='{np_mode}'", cmap="YlGnBu", vmin=0, vmax=12, fontsize=10,
               boxes=[(p5, p5, x5.shape[0], x5.shape[1], "crimson", "--")])
+axes[-1, -1].axis("off")
 fig.suptitle(f"The slide's {x5.shape[0]}x{x5.shape[1]} input padded by P = {p5} in five ways")
 plt.show()
 
@@ -500,9 +501,53 @@ for name, r, reached in zip(names, fields, reaches):
 
 # %% [markdown]
 # For class activation maps this matters twice. Each cell of a Grad-CAM map is one unit of the last convolutional
-# layer: it summarises a receptive field that is often a large part of the image, centred on that cell. And the
-# map's cells are one jump apart: a network whose strides multiply to 32 turns a $224 \times 224$ image into a
-# $7 \times 7$ map, which has to be upsampled to lie over the image.
+# layer: it depends on a receptive field that is often a large part of the image. And the map's cells are one jump
+# apart: a network whose strides multiply to 32 turns a $224 \times 224$ image into a $7 \times 7$ map, which has
+# to be upsampled to lie over the image.
+#
+# **Theoretical and effective receptive field.** $R_l$ is the *theoretical* receptive field: the pixels that can
+# influence the unit at all. They do not influence it equally. A pixel near the centre of the field reaches the unit
+# along many more paths through the layers than a pixel at its edge, so the *effective* receptive field, the region
+# that really moves the unit, is smaller and centre-weighted (Luo et al., "Understanding the Effective Receptive
+# Field in Deep Convolutional Neural Networks", NeurIPS 2016, measured it with gradients and found it close to a
+# Gaussian). And a unit near the border of a padded layer has part of its field in the padding, where there is no
+# image: its field is clipped. Both can be counted with the impulses of the last cell. With all-ones kernels (the
+# pools as sums), the value that reaches the unit is the number of paths from the impulse's pixel. For the border,
+# the layers of notebook 02's GAP network (3×3 convs with $P = 1$, 2×2 pools; $R = 26$) on a 64-pixel-wide image.
+
+# %%
+paths = np.zeros(n_inputs)  # paths[p]: the number of paths from input pixel p to unit 0 of the last layer
+for position in range(n_inputs):
+    signal = np.zeros((1, n_inputs))
+    signal[0, position] = 1.0
+    for size, step in zip(kernels, strides):
+        signal = conv.conv2d(signal, np.ones((1, size)), stride=step)
+    paths[position] = signal[0, 0]
+field = paths[paths > 0]  # the R = 40 pixels of the theoretical field
+middle = field[len(field) // 4 : len(field) - len(field) // 4]  # its central half
+print(f"{names[-1]}: R = {len(field)}; paths from the field's edge pixel {field[0]:.0f}, "
+      f"from its centre pixel {field.max():.0f}")
+print(f"the central {len(middle)} of its {len(field)} pixels carry {middle.sum() / field.sum():.1%} of the paths")
+
+gap_net = [(3, 1, 1), (2, 2, 0), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1)]  # (K, S, P) of notebook 02's model
+width = 64
+seen = np.zeros((16, width), dtype=bool)  # seen[cell, p]: does image pixel p reach cell `cell` of the 16-wide map?
+for position in range(width):
+    signal = np.zeros((1, width))
+    signal[0, position] = 1.0
+    for k, s, p in gap_net:
+        signal = conv.conv2d(np.pad(signal, ((0, 0), (p, p))), np.ones((1, k)), stride=s)  # pad the width only
+    seen[:, position] = signal[0] != 0
+for cell in (0, 1, 8, 15):
+    pixels = np.flatnonzero(seen[cell])
+    print(f"GAP network, cell {cell:2d} of 16: image pixels {pixels[0]:2d}..{pixels[-1]:2d}, "
+          f"{len(pixels)} of R = {conv.receptive_field([k for k, _, _ in gap_net], [s for _, s, _ in gap_net])[-1]}")
+
+# %% [markdown]
+# The central half of the field carries almost nine tenths of the paths: the unit mostly sees the middle of its
+# field. And the corner cell of the GAP network sees only 15 image pixels per axis instead of 26 (a third of the
+# $26 \times 26$ square in 2-D); the rest of its field lies in the padding. A CAM cell at the border is therefore
+# built from less of the image, and part of what it sees is the artificial edge that zero padding draws (§4).
 #
 # ### Exercise 4 (2 points): receptive field
 #
@@ -532,8 +577,35 @@ checks.receptive_field(receptive_field)
 # %% [markdown]
 # ## 7. Depthwise separable convolution: the same job for a fraction of the work
 #
-# A regular layer has $C_{out}$ filters of size $K \times K \times C_{in}$; each output value mixes space and
-# channels at once. Counting multiply-accumulates (MACs) for an $H \times W$ output:
+# So far every input had one channel. A real layer's input has $C_{in}$ of them (3 for an RGB image, 64 for the
+# feature maps of notebook 02). Each filter then has one $K \times K$ slice per input channel, a
+# $K \times K \times C_{in}$ block: slice $c$ is slid over channel $c$, and the $C_{in}$ results are **added**
+# (plus one bias), giving *one* output map per filter:
+#
+# $$y_o(i, j) \;=\; b_o + \sum_{c=1}^{C_{in}} \sum_{m,n} x_{\text{pad}}(c,\; iS + m,\; jS + n)\; w_o(c, m, n).$$
+#
+# A layer with $C_{out}$ filters gives $C_{out}$ maps; its weight tensor has shape $(C_{out}, C_{in}, K, K)$, as in
+# `torch.nn.Conv2d`. The cell below builds a three-channel output from the single-channel `conv.conv2d`, one
+# channel at a time, and compares it with torch's `conv2d`.
+
+# %%
+import torch
+
+rng_channels = np.random.default_rng(1)
+x_rgb = rng_channels.normal(size=(3, 6, 6))  # C_in = 3 channels of 6 x 6
+filters = rng_channels.normal(size=(2, 3, 3, 3))  # C_out = 2 filters of K x K x C_in = 3 x 3 x 3
+biases = rng_channels.normal(size=2)
+by_channel = np.stack([biases[o] + sum(conv.conv2d(x_rgb[c], filters[o, c], stride=1, padding=1) for c in range(3))
+                       for o in range(2)])
+by_torch = torch.nn.functional.conv2d(torch.from_numpy(x_rgb)[None], torch.from_numpy(filters),
+                                      torch.from_numpy(biases), padding=1)[0].numpy()
+print(f"input {x_rgb.shape}, weight {filters.shape} (C_out, C_in, K, K) -> output {by_channel.shape}")
+print(f"sum over channels of conv.conv2d vs torch's conv2d (float64, to 1e-12): "
+      f"{verdict(np.allclose(by_channel, by_torch, rtol=0, atol=1e-12))}")
+
+# %% [markdown]
+# Each output value mixes space and channels at once. Counting multiply-accumulates (MACs) of a regular layer
+# for an $H \times W$ output:
 #
 # $$\text{regular:}\quad C_{out} \cdot C_{in} \cdot K^2 \cdot H W .$$
 #
@@ -550,6 +622,31 @@ checks.receptive_field(receptive_field)
 #
 # The number of weights shrinks by the same ratio ($C_{out} C_{in} K^2$ against $C_{in} K^2 + C_{out} C_{in}$).
 # MobileNet, Xception and EfficientNet are built on this trade.
+#
+# **A slip in the slides.** The CNN slides (004) describe the depthwise step as "the convolutional filter of size
+# $K \times K \times C_{in}$" acting on each channel separately. Read it as $C_{in}$ separate $K \times K$ filters,
+# one per channel, with **no sum over channels**: a single $K \times K \times C_{in}$ filter would add the channels
+# up and give one map, not $C_{in}$. In torch the depthwise step is a `Conv2d` with `groups=C_in`, whose weight has
+# shape $(C_{in}, 1, K, K)$:
+
+# %%
+torch.manual_seed(0)  # the layers' random initial weights
+c_demo, k_demo_dw = 128, 3
+depthwise = torch.nn.Conv2d(c_demo, c_demo, k_demo_dw, padding=1, groups=c_demo, bias=False)
+pointwise = torch.nn.Conv2d(c_demo, c_demo, 1, bias=False)
+regular_layer = torch.nn.Conv2d(c_demo, c_demo, k_demo_dw, padding=1, bias=False)
+print(f"depthwise weight {tuple(depthwise.weight.shape)}: {depthwise.weight.numel():,d} weights "
+      f"= C_in x K^2 = {c_demo * k_demo_dw**2:,d}")
+print(f"pointwise weight {tuple(pointwise.weight.shape)}: {pointwise.weight.numel():,d} weights "
+      f"= C_out x C_in = {c_demo * c_demo:,d}")
+print(f"regular weight   {tuple(regular_layer.weight.shape)}: {regular_layer.weight.numel():,d} weights "
+      f"= C_out x C_in x K^2 = {c_demo * c_demo * k_demo_dw**2:,d}")
+with torch.no_grad():  # output channel c of the depthwise step depends on input channel c only
+    probe = torch.zeros(1, c_demo, 8, 8)
+    probe[0, 7] = 1.0  # light up input channel 7 only
+    answer = depthwise(probe)[0]
+print(f"depthwise: lighting up input channel 7 changes output channels "
+      f"{torch.nonzero(answer.abs().amax(dim=(1, 2)) > 0).flatten().tolist()} only")
 
 # %%
 h = w = 56
@@ -611,12 +708,12 @@ print(f"C @ vec(x) = [{', '.join(f'{v:.0f}' for v in C @ x4.ravel())}]  "
 # shifted to the window of one output pixel. Output $r$ is the sum of the input times panel $r$.
 
 # %%
-fig, axes = plt.subplot_mosaic([["C", "C", "C", "C"], ["0", "1", "2", "3"]], figsize=(13, 6.2),
+fig, axes = plt.subplot_mosaic([["C", "C", "C", "C"], ["0", "1", "2", "3"]], figsize=(11, 5.6),
                                height_ratios=[1, 1.6], layout="constrained")
 draw_grid(axes["C"], C, "convolution matrix C (4 x 16): row r = output pixel r, column = input pixel",
           cmap="Purples", vmin=0, vmax=2.5)
 axes["C"].set_yticks(range(C.shape[0]), [f"y{r}" for r in range(C.shape[0])])
-axes["C"].set_xticks(range(C.shape[1]), [f"x{c}" for c in range(C.shape[1])], fontsize=8)
+axes["C"].set_xticks(range(C.shape[1]), [f"x{c}" for c in range(C.shape[1])], fontsize=9)
 for r in range(C.shape[0]):
     i, j = divmod(r, y4.shape[1])
     draw_grid(axes[str(r)], C[r].reshape(x4.shape), f"row {r} as 4x4: output ({i}, {j}) = {y4[i, j]:.0f}",
@@ -646,6 +743,12 @@ print(f"C^T @ vec(y) vs conv.conv_transpose2d(y, w):   {verdict(np.array_equal(t
 # Note what the transposed convolution is **not**: it is not the inverse of the convolution. It gives back the
 # input's *shape*, not its values ($4 \times 4$ again, but 55 in the corner where the input had 3). In a network
 # its kernel is learned, so the layer learns *how* to upsample.
+#
+# **"Deconvolution" means two different things.** The CNN slides (004) call this layer "transposed convolution or
+# deconvolution". The attribution slides (003) use "deconvolution" for something else: the *deconvnet* of Zeiler and
+# Fergus (ECCV 2014), a rule for sending a unit's activation back down to the pixels to see what excited it, a
+# backward pass akin to guided backpropagation (notebook 04). Neither is a deconvolution in the signal-processing
+# sense, which undoes a convolution; the values above show that $C^\top$ does not.
 #
 # The same holds with a stride: the matrix of a stride-2 convolution, transposed, is a stride-2 transposed
 # convolution, which is how networks double the size of a map. A check on a random (seeded) map:
@@ -694,9 +797,13 @@ for w_in, k, s, p in [(y4.shape[0], kernel4.shape[0], 1, 0), (2, 3, 2, 0), (28, 
 #   edge pixel: that is NumPy's `symmetric`, **not** torch's `reflect`. Zero padding invents edges at the border.
 # - Dilation widens a kernel's view to $R = K + (K - 1)(d - 1)$ at no extra cost.
 # - The receptive field grows as $R_l = R_{l-1} + (K_l - 1)\prod_{i<l} S_i$; strides multiply the growth of all
-#   later layers. Each cell of a CAM summarises one such field.
+#   later layers. That is the theoretical field: the effective one is centre-weighted (the central half carries 88 %
+#   of the paths in our example) and, at the border of a padded layer, clipped (15 of 26 pixels per axis).
+# - With $C_{in}$ input channels a filter is $K \times K \times C_{in}$ and the channels' results are summed; the
+#   depthwise step of a separable layer keeps the channels apart ($C_{in}$ filters of $K \times K$).
 # - A depthwise separable layer costs $1/C_{out} + 1/K^2$ of a regular one, a little more than $1/9$ for $3 \times 3$ kernels.
 # - A convolution is a matrix $C$; its transpose $C^\top$ is the transposed convolution, which stamps scaled kernels
-#   and sums the overlaps. It restores the shape, $W_o = K + (W_i - 1)S - 2P$, not the values.
+#   and sums the overlaps. It restores the shape, $W_o = K + (W_i - 1)S - 2P$, not the values. Some slides call it
+#   "deconvolution", a word that in 003 means Zeiler and Fergus's backward visualisation instead.
 #
 # Next, notebook 01 takes the feature maps of a last convolutional layer and turns them into a Grad-CAM map by hand.

@@ -129,6 +129,11 @@ plt.show()
 # score then changes by about $2\varepsilon$, so one unit of change in $A^1_{11}$ is worth two units of $y^c$. A
 # gradient map is twelve such exchange rates, one for each activation.
 #
+# Mind the direction. The handwritten notes say that the GAP of the gradients gives "the rate of change of
+# individual feature map $A^k$ wrt $y^c$". It is the other way round: $\partial y^c / \partial A^k_{ij}$ is the rate
+# of change of the **score** with respect to the **activation**, the score's response when the activation moves.
+# The cell below moves an activation and watches the score.
+#
 # We cannot run the lecture's network, because only its numbers were written down. We can still watch this
 # happen with the simplest score that has exactly these gradients, a **linear** score whose coefficients are the
 # gradient maps $G^k = \partial y^c / \partial A^k$:
@@ -309,14 +314,15 @@ print(f"L matches the handwritten L: {np.allclose(L, example['L'])}; "
       f"ReLU(L) matches the handwritten ReLU(L): {np.allclose(gradcam_L, example['relu_L'])}")
 
 # %% [markdown]
-# The picture of the same sum: the three weighted maps $\alpha_k^c A^k$, their sum $L$, and $\mathrm{ReLU}(L)$, all
-# on one colour scale.
+# The picture of the same sum: the three weighted maps $\alpha_k^c A^k$ (top), their sum $L$ and
+# $\mathrm{ReLU}(L)$ (bottom), all on one colour scale.
 
 # %%
 terms = alphas[:, None, None] * acts  # term k is α_k^c A^k
 titles = [f"{alphas[k]:.3f} × $A^{k + 1}$" for k in range(K)] + ["$L$ = sum of the three", "ReLU($L$)"]
-fig, axes = plt.subplots(1, K + 2, figsize=(15, 3.6), layout="constrained")
-image = show_maps(axes, [*terms, L, gradcam_L], titles, np.abs(L).max())
+fig, axes = plt.subplots(2, K, figsize=(10, 6.5), layout="constrained")  # two rows: the numbers stay legible
+image = show_maps([*axes[0], *axes[1, :2]], [*terms, L, gradcam_L], titles, np.abs(L).max())
+axes[1, 2].axis("off")
 fig.colorbar(image, ax=axes, shrink=0.85)
 fig.suptitle(r"Grad-CAM: $\mathrm{ReLU}(\alpha_1^c A^1 + \alpha_2^c A^2 + \alpha_3^c A^3)$")
 plt.show()
@@ -331,8 +337,9 @@ plt.show()
 #
 # Every pixel of $L$ is multiplied by 10 and the ReLU keeps the same pixels, so the map is 10 times larger. After
 # scaling to [0, 1] (as in section 9) it is exactly the same picture. Only the weights' *ratios* and signs matter for
-# the displayed map. The next notebook uses this fact: CAM *sums* where Grad-CAM *averages*, a factor of $Z$ apart,
-# and the two give the same picture.
+# the displayed map. The next notebook uses this fact: CAM *sums* where Grad-CAM *averages*, a factor of $Z$ apart.
+# The two pictures are still not the same: CAM has no ReLU and keeps its negative cells, which changes the
+# normalized picture (notebook 02, §7, measures by how much).
 # </details>
 
 # %% [markdown]
@@ -442,6 +449,11 @@ print(lecture.format_matrix(occlusion_change))
 # the bottom-left one lowers it the most. The two maps agree with this. The numbers differ because Grad-CAM weights
 # each map by its *average* gradient $\alpha_k^c$, not by the gradient at each pixel, so $L_{12} = -2.025$ while the
 # blanking costs exactly $-\sum_k G^k_{12} A^k_{12} = 2.8$. On this example the signs agree everywhere.
+#
+# This also corrects a sentence of the handwritten notes, "negative values may indicate regions not related to
+# $y^c$". The negative cell is related to $y^c$, negatively: removing it raised the score by 2.8, more than removing
+# the bottom-right location lowered it (2.1). Negative values mark evidence **against** the class. A region
+# unrelated to the class would have $L_{ij} \approx 0$, and blanking it would leave the score alone.
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
@@ -590,4 +602,5 @@ plt.show()
 # **Next: CAM.** Grad-CAM extends an older method, the class activation map. There the network ends in global
 # average pooling followed by one linear layer, and the weights of each feature map come straight from that
 # classifier, with no gradients needed. The next notebook derives that CAM's classifier weights and Grad-CAM's
-# average gradients differ only by the factor $Z$, so the two methods draw the same map.
+# average gradients differ only by the factor $Z$, so the two maps are equal up to $Z$ *and Grad-CAM's ReLU*:
+# CAM keeps the negative cells that Grad-CAM clips.

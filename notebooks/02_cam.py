@@ -72,7 +72,7 @@ import torch
 import tinycam
 from tinycam import DATA_DIR, conv, metrics, reference, torch_reference
 from tinycam.course import checks, lecture
-from tinycam.course.plotting import overlay, to_numpy
+from tinycam.course.plotting import HEATMAP_CMAP, overlay, to_numpy
 from tinycam.shapes import CLASSES, make_images
 
 plt.rcParams["image.interpolation"] = "nearest"  # show the 64x64 images as they are: crisp pixels, no smoothing
@@ -108,10 +108,10 @@ def probabilities(i):
     return " ".join(f"{name[0]}:{p:.2f}" for name, p in zip(CLASSES, probs[i].tolist()))
 
 
-fig, axes = plt.subplots(1, 8, figsize=(15, 2.6), layout="constrained")
-for ax, i in zip(axes, range(8)):
+fig, axes = plt.subplots(2, 4, figsize=(10, 6), layout="constrained")  # two rows of four: titles stay legible
+for ax, i in zip(axes.ravel(), range(8)):
     ax.imshow(to_numpy(images[i]))
-    ax.set_title(f"#{i}  true: {short_labels(i)}\n{probabilities(i)}", fontsize=8)
+    ax.set_title(f"#{i}  true: {short_labels(i)}\n{probabilities(i)}", fontsize=10)
     ax.axis("off")
 fig.suptitle("Test images, the classes in them, and the GAP model's probabilities (c = circle, s = square, "
              "t = triangle)")
@@ -213,18 +213,21 @@ print(f"sum_k w_k^c GAP(A^k) + b^c reproduces every one of them to within 1e-4: 
 # %%
 top_for = {c: np.argsort(class_weights[c])[::-1][:3] for c in range(len(CLASSES))}
 
-fig, axes = plt.subplots(3, 1, figsize=(13, 6.5), sharex=True, sharey=True, layout="constrained")
+fig, axes = plt.subplots(3, 1, figsize=(11, 6.5), sharex=True, sharey=True, layout="constrained")
 for c, ax in enumerate(axes):
-    colours = np.where(class_weights[c] > 0, "tab:red", "tab:blue")
-    ax.bar(np.arange(K), class_weights[c], color=colours)
+    positive = class_weights[c] > 0  # Okabe-Ito orange and blue, negative bars hatched: no colour vision needed
+    ax.bar(np.flatnonzero(positive), class_weights[c][positive], color="#E69F00", label="for the class")
+    ax.bar(np.flatnonzero(~positive), class_weights[c][~positive], color="#0072B2", hatch="//", edgecolor="white",
+           label="against it")
     ax.axhline(0, color="black", linewidth=0.8)
     for k in top_for[c]:
         ax.annotate(f"k={k}", (k, class_weights[c, k]), textcoords="offset points", xytext=(0, 3), ha="center",
-                    fontsize=8)
+                    fontsize=9)
     ax.set_ylabel(f"$w_k^c$, c = {CLASSES[c]}")
 axes[-1].set_xlabel("feature map k")
 axes[-1].set_xticks(range(0, K, 4))
-fig.suptitle("The classifier's weights: red = evidence for the class, blue = evidence against it")
+axes[0].legend(loc="upper right", fontsize=9, ncols=2)
+fig.suptitle("The classifier's weights: orange = evidence for the class, hatched blue = evidence against it")
 plt.show()
 
 for c, name in enumerate(CLASSES):
@@ -274,7 +277,7 @@ print("weights (circle, square, triangle) of the top two maps:   "
 print("weights (circle, square, triangle) of the bottom two maps: "
       + ";  ".join(f"k={k}: " + ", ".join(f"{v:+.2f}" for v in class_weights[:, k]) for k in order[-2:]))
 
-fig, axes = plt.subplots(2, 7, figsize=(15, 4.6), layout="constrained",
+fig, axes = plt.subplots(2, 7, figsize=(12, 4.8), layout="constrained",
                          gridspec_kw={"width_ratios": [1.25, 1, 1, 1, 1, 1, 1]})
 axes[0, 0].imshow(to_numpy(images[example]))
 axes[0, 0].set_title(f"image #{example}", fontsize=9)
@@ -283,12 +286,12 @@ vmax = acts[shown].max()
 for ax, k in zip(axes[:, 1:].ravel(), shown):
     picture = ax.imshow(acts[k], cmap="viridis", vmin=0, vmax=vmax)
     ax.set_title(f"$A^{{{k}}}$: w={class_weights[triangle, k]:+.2f}\nF={pooled[k]:.2f}, wF={contributions[k]:+.2f}",
-                 fontsize=8)
+                 fontsize=9)
 for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
 fig.colorbar(picture, ax=axes[:, 1:], shrink=0.8, label="activation")
-fig.suptitle("Feature maps of image #10 (16×16): top row adds most to the triangle score, bottom row subtracts most")
+fig.suptitle("Feature maps of image #10 (16×16): top row adds most to the triangle score,\nbottom row subtracts most")
 plt.show()
 
 # %% [markdown]
@@ -312,7 +315,7 @@ print(f"largest cell of the positive part: {positive_part.max():.1f}; "
       f"most negative cell of the negative part: {negative_part.min():.2f}")
 print(f"cells of M_c below zero: {int((cam_example < 0).sum())} of {Z}, none below {cam_example.min():.2f}")
 
-fig = plt.figure(figsize=(14, 6), layout="constrained")
+fig = plt.figure(figsize=(12, 6.4), layout="constrained")
 top, bottom = fig.subfigures(2, 1)  # two rows laid out independently: the bottom row has one colour bar per panel
 axes = np.array([top.subplots(1, 5), bottom.subplots(1, 5)])
 limit = np.abs(terms[order[:5]]).max()
@@ -372,9 +375,15 @@ checks.cam_map(cam_map)
 
 # %% [markdown]
 # On the small example the CAM is 4 times notebook 01's $L$, and the negative pixel stays negative. The factor 4 is
-# $Z$ for a $2 \times 2$ map, and it is no accident: the weights $(11, 17, 0.4)$ are the *sums* of that example's
-# gradient maps, while Grad-CAM's weights $(2.75, 4.25, 0.1)$ were their *means*. Section 6 shows why, for a GAP
-# network, summing the gradients gives exactly CAM's weights.
+# $Z$ for a $2 \times 2$ map, and it comes from how the weights were chosen: $(11, 17, 0.4)$ are the *sums* of that
+# example's gradient maps, while Grad-CAM's weights $(2.75, 4.25, 0.1)$ were their *means*. Section 6 shows that,
+# for a GAP network, summing the gradients gives exactly CAM's weights.
+#
+# Two things are true at once, though. The handwritten example is **not** a GAP network: its gradient maps vary
+# from pixel to pixel ($[[2, 3], [4, 2]]$ for $A^1$), and section 6 proves that a GAP + linear head gives every pixel
+# of a gradient map the same value $w_k^c / Z$. So $(11, 17, 0.4)$ are not the classifier weights of any network
+# that could have produced that page; they are a choice that makes CAM's sum and Grad-CAM's mean comparable on
+# numbers you already know.
 
 # %%
 small = lecture.worked_example()
@@ -382,6 +391,10 @@ small_cam = reference.cam(small["acts"], np.array([11.0, 17.0, 0.4]))
 print("M_c for notebook 01's maps with w = (11, 17, 0.4):")
 print(lecture.format_matrix(small_cam))
 print(f"equal to 4 x notebook 01's L: {np.allclose(small_cam, 4 * small['L'])}")
+print("sums of the example's gradient maps: " + ", ".join(f"{v:.1f}" for v in small["grads"].sum(axis=(-2, -1))))
+spread_small = small["grads"].max(axis=(-2, -1)) - small["grads"].min(axis=(-2, -1))
+print("spread (max - min) of each of its gradient maps: " + ", ".join(f"{v:.1f}" for v in spread_small)
+      + "  (a GAP head would give 0 for every map)")
 
 # %% [markdown]
 # And on the real model, the torch twin `tinycam.torch_reference.cam` (float32, batched) gives the same map as the NumPy
@@ -421,18 +434,21 @@ nearest = torch.nn.functional.interpolate(cam_tensor[None, None], size=(64, 64),
 bilinear = torch_reference.upsample(cam_tensor, (64, 64))
 heatmap = torch_reference.normalize(bilinear)
 
-fig, axes = plt.subplots(1, 5, figsize=(16, 3.6), layout="constrained")
+fig, axes = plt.subplots(2, 3, figsize=(10, 6.6), layout="constrained")  # two rows: legible at notebook width
 limit = np.abs(cam_example).max()
-for ax, values, title in [(axes[0], cam_tensor, "$M_c$, 16×16"), (axes[1], nearest, "nearest, 64×64"),
-                          (axes[2], bilinear, "bilinear, 64×64")]:
+for ax, values, title in [(axes[0, 0], cam_tensor, "$M_c$, 16×16"), (axes[0, 1], nearest, "nearest, 64×64"),
+                          (axes[0, 2], bilinear, "bilinear, 64×64")]:
     picture = ax.imshow(to_numpy(values), cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.set_title(title)
-fig.colorbar(picture, ax=axes[:3], shrink=0.8, location="left")
-axes[3].imshow(to_numpy(heatmap), cmap="jet", vmin=0, vmax=1)
-axes[3].set_title("bilinear, normalized to [0, 1]")
-axes[4].imshow(to_numpy(overlay(images[example], heatmap, opacity=0.5)))
-axes[4].set_title("overlay on image #10")
-for ax in axes:
+fig.colorbar(picture, ax=axes[0], shrink=0.8, label="$M_c$ (signed)")
+picture = axes[1, 0].imshow(to_numpy(heatmap), cmap=HEATMAP_CMAP, vmin=0, vmax=1)
+axes[1, 0].set_title("bilinear, normalized to [0, 1]")
+axes[1, 1].imshow(to_numpy(overlay(images[example], heatmap)))
+axes[1, 1].set_title("overlay on image #10")
+axes[1, 2].imshow(to_numpy(images[example]))
+axes[1, 2].set_title("image #10")
+fig.colorbar(picture, ax=axes[1], shrink=0.8, label="normalized map")
+for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
 fig.suptitle("From the 16×16 class activation map to a heatmap over the image")
@@ -614,9 +630,9 @@ fig, axes = plt.subplots(len(picked), 4, figsize=(11, 5.6), layout="constrained"
 for row, i in zip(axes, picked):
     row[0].imshow(to_numpy(images[i]))
     row[0].set_title(f"image #{i}, class {CLASSES[int(targets[i])]}", fontsize=9)
-    row[1].imshow(to_numpy(cam_heatmaps[i]), cmap="jet", vmin=0, vmax=1)
+    row[1].imshow(to_numpy(cam_heatmaps[i]), cmap=HEATMAP_CMAP, vmin=0, vmax=1)
     row[1].set_title(f"CAM (floor $m_0$ = {zero_level[i]:.2f})", fontsize=9)
-    picture = row[2].imshow(to_numpy(gradcam_heatmaps[i]), cmap="jet", vmin=0, vmax=1)
+    picture = row[2].imshow(to_numpy(gradcam_heatmaps[i]), cmap=HEATMAP_CMAP, vmin=0, vmax=1)
     row[2].set_title("Grad-CAM", fontsize=9)
     fig.colorbar(picture, ax=row[2], shrink=0.8)
     picture = row[3].imshow(to_numpy(cam_heatmaps[i] - gradcam_heatmaps[i]), cmap="Greys", vmin=0, vmax=0.4)
@@ -669,7 +685,7 @@ for row, i in zip(axes, two_shapes):
     row[0].imshow(to_numpy(images[i]))
     row[0].set_title(f"image #{i} (true: {short_labels(i)})", fontsize=9)
     for c, ax in enumerate(row[1:]):
-        ax.imshow(to_numpy(overlay(images[i], per_class[c], opacity=0.5)))
+        ax.imshow(to_numpy(overlay(images[i], per_class[c])))
         ax.set_title(f"CAM '{CLASSES[c]}', p = {probs[i, c].item():.3f}", fontsize=9)
 for ax in axes.ravel():
     ax.axis("off")
@@ -685,7 +701,7 @@ plt.show()
 # spans the full colour scale, because normalization stretches *every* map to $[0, 1]$. Here $M_c$ is strongly
 # negative on the circle and the square (evidence against "triangle"), mildly negative on the grass, and positive
 # on only a handful of cells along some edges. Min-max scaling turns that into a mid-level background with the
-# objects in blue and a "peak" on one of those edges. A heatmap never says how confident the model is: read it
+# objects darkest and a "peak" on one of those edges. A heatmap never says how confident the model is: read it
 # together with the score.
 #
 # ### Pro: no backward pass
@@ -716,7 +732,8 @@ for handle in hooks:
 
 # %% [markdown]
 # The slide compares CAM with guided backpropagation and deconvolution, whose backward pass goes all the way down to
-# the pixels. Grad-CAM's backward pass here is short: `tinycam` differentiates only from the score down to the
+# the pixels ("deconvolution" here is Zeiler and Fergus's deconvnet, a backward visualisation, not the transposed
+# convolution of notebook 00). Grad-CAM's backward pass here is short: `tinycam` differentiates only from the score down to the
 # chosen layer, which in this model means back through the pooling and the linear layer.
 #
 # ### Con: CAM needs the GAP architecture
@@ -732,6 +749,58 @@ try:
 except ValueError as error:
     print("ValueError:")
     print(textwrap.fill(str(error), width=100, initial_indent="  ", subsequent_indent="  "))
+
+# %% [markdown]
+# **What is lost: the localization, or only CAM's way of reading it?** The slides (003) say that convolutional
+# units behave as object localizers and that "this capability is lost if fully connected layers are used for
+# classification". Zhou et al. write the same in the CAM paper's introduction: "Despite having this remarkable
+# ability to localize objects in the convolutional layers, this ability is lost when fully-connected layers are used
+# for classification." Our FC network lets us test the claim. Its convolutional layers still see where the objects
+# are; what it lacks is the weights $w_k^c$ that CAM reads. Grad-CAM (section 6; next notebook) gets weights from
+# gradients instead, so it can ask the FC network's last conv layer where the evidence is. The same (image, class)
+# pairs and measures as in section 7:
+
+# %%
+fc_pairs = {}
+for name, net in [("gap", model), ("fc", fc_model)]:
+    heatmaps = tinycam.explain(net, images[pair_image], net.last_conv, "gradcam", target=pair_targets)
+    fc_pairs[name] = (metrics.pointing_game(heatmaps, class_masks), metrics.energy_pointing_game(heatmaps, class_masks))
+    hits, energy = fc_pairs[name]
+    print(f"Grad-CAM, {name:>3} network at {net.last_conv}: pointing game {int(hits.sum())} of {len(hits)} pairs; "
+          f"mean energy on the objects {energy.mean().item():.2f}")
+
+# %% [markdown]
+# The FC network localizes the objects almost as well as the GAP network: the peak lands on the class's objects in
+# 83 of the 99 pairs (GAP: 87), with 32 % of the heatmap on them (GAP: 34 %). The fully connected head did not
+# destroy the location information in the convolutional layers; it removed the direct path from those layers to
+# the score, the path that CAM's weights are. What is lost is CAM's way of reading the location, not the location.
+#
+# **Which networks CAM can read.** CAM needs a score that is one linear layer on the global average pool of the
+# explained layer. Zhou et al. built on networks that already ended that way, to have fewer parameters: Network in
+# Network (Lin et al., ICLR 2014), which introduced global average pooling, and GoogLeNet (Szegedy et al., CVPR
+# 2015). ResNet (He et al., CVPR 2016) ends the same way: `layer4`, average pooling, one linear layer `fc`. So CAM
+# reads a ResNet at `layer4` as it is, no retraining, and Grad-CAM there is CAM with a ReLU, up to $Z$. That is why
+# the README's example, Grad-CAM on a pretrained ResNet-18 at `layer4`, gives CAM's picture (with the ReLU). A check
+# on a ResNet-18 of torchvision's layout with random weights (nothing is downloaded):
+
+# %%
+from tinycam.course.bench import ResNet18
+
+torch.manual_seed(0)
+resnet = ResNet18().eval()  # random weights: the architecture is what matters here
+photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+resnet_capture = tinycam.capture(resnet, photo, "layer4", target=281)
+resnet_grads = resnet_capture.grads[0]
+flat = (resnet_grads.amax(dim=(-2, -1)) - resnet_grads.amin(dim=(-2, -1))).max().item()
+resnet_cam = tinycam.explain(resnet, photo, "layer4", "cam", target=281)
+resnet_gradcam = tinycam.explain(resnet, photo, "layer4", "gradcam", target=281)
+resnet_cam_relu = torch_reference.normalize(torch_reference.upsample(
+    torch.relu(torch_reference.cam(resnet_capture.acts, resnet.fc.weight.detach()[[281]])), photo.shape[-2:]))
+print(f"ResNet-18 layer4: {resnet_capture.acts.shape[1]} maps of {resnet_capture.acts.shape[2]} x "
+      f"{resnet_capture.acts.shape[3]}; CAM runs: {tuple(resnet_cam.shape)} heatmap")
+print(f"largest spread of one gradient map over its pixels: {flat:.1e} (constant: w/Z, as in section 6)")
+print(f"Grad-CAM heatmap = normalize(upsample(ReLU(M_c))) to within 1e-5: "
+      f"{'yes' if (resnet_gradcam - resnet_cam_relu).abs().max().item() < 1e-5 else 'NO'}")
 
 # %% [markdown]
 # The slides list the consequences:
@@ -752,8 +821,10 @@ for name in ["gap", "fc"]:
           f"{r['exact_match']:.1%} of {r['n_test']} test images ({r['epochs']} epochs)")
 
 # %% [markdown]
-# On this easy world the price is small: half a percentage point of label accuracy, and the FC model got there in
-# half as many epochs. This is one pair of models, not a controlled study. Zhou et al. measured the same kind of
+# On this easy world the price is small: half a percentage point of label accuracy. Do not read the epochs as a
+# race: the FC model did not start from scratch. It started from the GAP model's trained convolutional trunk
+# (`features.0`–`features.8`, copied before training; `data/README.md` records this) and then trained for 2 epochs,
+# after the GAP model's 4. This is one pair of models, not a controlled study. Zhou et al. measured the same kind of
 # cost on ImageNet: removing the fully connected layers and adding GAP lowered classification accuracy by 1 to 2
 # points for most of the networks they converted.
 #
@@ -776,6 +847,9 @@ for name in ["gap", "fc"]:
 # - **Pros:** class-discriminative (circle and square maps separate on the same image), localization learned from
 #   image labels only, a forward pass only. **Cons:** only for GAP + linear heads (the FC model raises an error),
 #   retraining needed to explain other models, possibly lower accuracy.
+# - Fully connected layers do not destroy localization, only CAM's way of reading it: Grad-CAM on the FC network
+#   puts its peak on the class's objects in 83 of 99 pairs (GAP network: 87). Networks that end in global average
+#   pooling and one linear layer (GoogLeNet, ResNet) can be read by CAM as they are.
 #
 # **Next: Grad-CAM on both models.** With gradients in place of classifier weights, the FC model gets its maps too,
 # and the choice of layer becomes free.

@@ -23,6 +23,21 @@
 # circles, squares and triangles on grass, and each object comes with a pixel mask. That lets us go beyond looking
 # at heatmaps and **measure** where a map puts its mass.
 #
+# > **Reading the sources.** The lecture material cites the three papers in different ways; here is what was
+# > published.
+# > - **CAM**: Zhou, Khosla, Lapedriza, Oliva and Torralba, "Learning Deep Features for Discriminative
+# >   Localization", CVPR 2016.
+# > - **Grad-CAM**: Selvaraju, Cogswell, Das, Vedantam, Parikh and Batra, "Grad-CAM: Visual Explanations from Deep
+# >   Networks via Gradient-based Localization", ICCV 2017, pp. 618–626. An extended version with the same title is
+# >   in the *International Journal of Computer Vision* 128, pp. 336–359, in the February **2020** issue (online
+# >   since October 2019). The Grad-CAM slides (002) cite it as "IJCV, 2021", a year in which no version appeared,
+# >   and as IJCV 2019 in their reference list (the online date); the attribution slides (003) cite ICCV 2017.
+# > - **Grad-CAM++**: Chattopadhay, Sarkar, Howlader and Balasubramanian, WACV **2018**, pp. 839–847; 002 says
+# >   "WACV, 2021". The paper has two titles: "Grad-CAM++: Improved Visual Explanations for Deep Convolutional
+# >   Networks" on arXiv (1710.11063, where the first author is spelled Chattopadhyay), the title the slides use, and
+# >   "Grad-CAM++: Generalized Gradient-Based Visual Explanations for Deep Convolutional Networks" in the WACV
+# >   proceedings. Both name the same method.
+#
 # **What you will do**
 #
 # | § | topic | you will |
@@ -32,7 +47,7 @@
 # | 3 | which score | see why $y^c$ is the logit and not the probability |
 # | 4 | any architecture | run the same steps on the fully connected network |
 # | 5 | Grad-CAM in torch | write the weights and the map for batched tensors (**Exercises 1 and 2**) |
-# | 6 | class-discriminative | one map per class, measured against the object masks |
+# | 6 | class-discriminative | one map per class, measured against the object masks, also under occlusion |
 # | 7 | counterfactuals | map the evidence *against* a class (**Exercise 3**) and test it |
 # | 8 | the layer | compare an early, a middle and the last layer |
 # | 9 | two implementations | check NumPy against torch, and the CPU against a GPU if one is present |
@@ -49,7 +64,10 @@
 #
 # `tinycam.load_model` returns two small multi-label CNNs with their trained weights. Each returns three **logits**
 # per image, one per class (circle, square, triangle). A class is predicted present when its sigmoid is above 0.5,
-# that is, when its logit is positive. Both networks share their first seven layers. After that:
+# that is, when its logit is positive. Both networks have the same first nine modules, `features.0` to `features.8`
+# (the input normalization, then three 3×3 convs with their ReLUs and two max pools between them). They share this
+# *architecture*, not its weights: the FC network started from the GAP network's trained trunk and then trained
+# all of its layers further (the first cell below measures how far they moved). After that:
 #
 # | | `"gap"` (GapNet) | `"fc"` (FcNet) |
 # |---|---|---|
@@ -73,7 +91,7 @@ from torch import nn
 import tinycam
 from tinycam import metrics, reference, torch_reference
 from tinycam.course import checks, lecture
-from tinycam.course.plotting import overlay, show_grid, to_numpy
+from tinycam.course.plotting import HEATMAP_CMAP, overlay, show_grid, to_numpy
 from tinycam.shapes import CLASSES, make_images
 
 torch.manual_seed(0)
@@ -89,6 +107,13 @@ image = torch.from_numpy(test.images[EXAMPLE : EXAMPLE + 1])  # (1, 3, 64, 64): 
 objects = ", ".join(f"a {CLASSES[c]} of size {s:.0f} px" for c, s in
                     zip(test.object_classes[EXAMPLE], test.object_sizes[EXAMPLE]) if c >= 0)
 print(f"test image {EXAMPLE}: {objects}")
+for i in range(9):  # the shared architecture: same module types; the weights differ
+    gap_module, fc_module = models["gap"].features[i], models["fc"].features[i]
+    assert type(gap_module) is type(fc_module)
+    if isinstance(gap_module, nn.Conv2d):
+        moved = (gap_module.weight - fc_module.weight).abs().max() / gap_module.weight.abs().max()
+        print(f"features.{i} ({type(gap_module).__name__}): largest weight difference between the networks "
+              f"{moved:.0%} of the GAP network's largest weight")
 for name, model in models.items():
     with torch.no_grad():
         logits = model(image)[0]
@@ -120,7 +145,8 @@ plt.show()
 # 3. average each gradient map into one weight,
 #    $\displaystyle \alpha_k^c = \frac{1}{Z}\sum_i\sum_j \frac{\partial y^c}{\partial A^k_{ij}}$ with $Z = h \cdot w$;
 # 4. weight, add and clip: $L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\big(\sum_k \alpha_k^c A^k\big)$, an
-#    $h \times w$ map;
+#    $h \times w$ map (a weighted **sum**: the CNN slides (004) call it "a weighted average", but the weights are
+#    neither normalized to add up to 1 nor all positive);
 # 5. upsample it to the image's size and lay it over the image.
 #
 # `tinycam.capture(model, images, layer, target)` does steps 1 and 2 for a whole batch. It returns the feature maps
@@ -147,9 +173,14 @@ print(f"alpha_k^circle: {int((weights > 0).sum())} positive, {int((weights < 0).
 
 # %%
 def draw_weights(ax, weights, title):
-    """Bar chart of one weight per feature map: red for positive, blue for negative."""
+    """Bar chart of one weight per feature map: orange for positive, hatched blue for negative (Okabe-Ito colours,
+    told apart without colour vision too)."""
     weights = to_numpy(weights)
-    ax.bar(np.arange(len(weights)), weights, color=np.where(weights > 0, "tab:red", "tab:blue"), width=0.8)
+    positive = weights > 0
+    ax.bar(np.flatnonzero(positive), weights[positive], color="#E69F00", width=0.8, label="positive")
+    ax.bar(np.flatnonzero(~positive), weights[~positive], color="#0072B2", hatch="//", edgecolor="white", width=0.8,
+           label="negative")
+    ax.legend(loc="upper right", fontsize=9, ncols=2)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xlabel("feature map k")
     ax.set_ylabel(r"$\alpha_k^c$")
@@ -201,7 +232,9 @@ plt.show()
 # - **The gradient maps are flat.** In the GAP network the score is
 #   $y^c = \sum_k w_k^c \frac{1}{Z}\sum_{ij} A^k_{ij} + b^c$, so every pixel of map $k$ has the same gradient
 #   $w_k^c / Z$. Grad-CAM's average therefore returns the classifier's weight divided by $Z$: on this network
-#   Grad-CAM *is* CAM, up to the constant $Z$ (notebook 02).
+#   Grad-CAM is CAM up to the constant $Z$ *and the ReLU*. CAM keeps its negative cells, Grad-CAM clips them, and
+#   after normalization the two heatmaps differ on all 64 images of notebook 02 (by 0.075 in the median image,
+#   0.323 at most; notebook 02, §7).
 # - **Features come in near-copies.** The four strongest contributions come from maps that look almost the same:
 #   a trained network often spreads one feature over several channels. The most negative contribution comes from a
 #   map that fires on the grass away from the circle.
@@ -214,11 +247,13 @@ def draw_steps(image, acts, weights, title):
     L = torch_reference.weighted_combination(weights, acts)  # (h, w)
     heatmap = torch_reference.normalize(torch_reference.upsample(torch.relu(L), image.shape[-2:]))
     limit = float(L.abs().max())
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4), layout="constrained")
     signed = axes[0].imshow(to_numpy(L), cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.colorbar(signed, ax=axes[0], shrink=0.8)
-    axes[1].imshow(to_numpy(torch.relu(L)), cmap="jet", vmin=0, vmax=limit)
-    axes[2].imshow(to_numpy(heatmap), cmap="jet", vmin=0, vmax=1)
+    raw = axes[1].imshow(to_numpy(torch.relu(L)), cmap=HEATMAP_CMAP, vmin=0, vmax=limit)
+    fig.colorbar(raw, ax=axes[1], shrink=0.8)  # the same scale as L: ReLU only removes the blue part
+    scaled = axes[2].imshow(to_numpy(heatmap), cmap=HEATMAP_CMAP, vmin=0, vmax=1)
+    fig.colorbar(scaled, ax=axes[2], shrink=0.8)
     axes[3].imshow(to_numpy(overlay(image, heatmap)))
     h, w = L.shape
     titles = [rf"$L = \sum_k \alpha_k^c A^k$ ({h}×{w})", r"ReLU($L$)", "upsampled, normalized", "overlay"]
@@ -254,12 +289,13 @@ print(f"explain: shape {tuple(one_call.shape)}, values in [{one_call.min():.1f},
 # $$\frac{\partial p^c}{\partial A^k_{ij}} = \sigma'(y^c)\,\frac{\partial y^c}{\partial A^k_{ij}},
 # \qquad \sigma'(y) = \sigma(y)\,\big(1 - \sigma(y)\big) > 0 .$$
 #
-# Every gradient is multiplied by the same positive number, so the weights, and the normalized map, do not change.
-# The number can be tiny, though. A confident network has large logits, where the sigmoid is flat:
-# $\sigma'(10) \approx 4.5\cdot10^{-5}$. In float32, $\sigma(y)$ rounds to exactly 1 once $y$ is above about 16.6,
-# and from there on the gradient of the probability is exactly zero and the map is blank. To see this, put a
-# sigmoid on top of each network and capture the gradients of the probability. The same layer module is passed,
-# since the wrapped model's layers have new names.
+# Every gradient is multiplied by the same positive number $\sigma'(y^c)$. So are the weights, $\alpha_k^c \to
+# \sigma'(y^c)\,\alpha_k^c$, and the map $\mathrm{ReLU}(\sum_k \alpha_k^c A^k)$, since a positive factor passes
+# through the ReLU. Only the **normalized** map is unchanged. The factor can be tiny, though. A confident network
+# has large logits, where the sigmoid is flat: $\sigma'(10) \approx 4.5\cdot10^{-5}$. In float32, $\sigma(y)$ rounds
+# to exactly 1 once $y$ is above about 16.6, and from there on the gradient of the probability is exactly zero and
+# the map is blank. To see this, put a sigmoid on top of each network and capture the gradients of the probability.
+# The same layer module is passed, since the wrapped model's layers have new names.
 
 # %%
 def probability_gradients(model, images, target):
@@ -293,11 +329,12 @@ for name, model in models.items():
 print("(tinycam.capture warns when a gradient is zero everywhere for an image: its Grad-CAM map would be blank)")
 
 # %% [markdown]
-# On the example image the probability's gradients are the logit's gradients times $\sigma'(y)$, as derived, and
-# the normalized maps are the same. For the FC network the factor is already tiny, and float32 knows it only to a
-# few per cent: $\sigma(13.02)$ lies so close to 1 that $1 - \sigma$ spans just a few dozen float32 steps. Across 50
-# images, the FC network, which produces larger logits, would give a blank probability map for about a third of
-# them. The logit never saturates, so its gradient always carries the information.
+# On the example image the probability's gradients are the logit's gradients times $\sigma'(y)$, as derived: the
+# weights and the raw map shrink by that factor, and the normalized maps are the same. For the FC network the factor
+# is already tiny, and float32 knows it only to a few per cent: $\sigma(13.02)$ lies so close to 1 that $1 - \sigma$
+# spans just a few dozen float32 steps. Across 50 images, the FC network, which produces larger logits, would give a
+# blank probability map for about a third of them. The logit never saturates, so its gradient always carries the
+# information.
 #
 # For a network with a **softmax** output, as on ImageNet, there is a second reason:
 # $\partial p^c / \partial A = p^c \big(\partial y^c/\partial A - \sum_{c'} p^{c'}\, \partial y^{c'}/\partial A\big)$
@@ -510,6 +547,54 @@ for name in models:
 # Before the scaling, the triangle map of an image without triangles is 5 (GAP) to 25 (FC) times weaker than the
 # circle map. After the scaling both look equally bright. Keep the raw values (or the logit) at hand when you read
 # a heatmap.
+#
+# **Under occlusion.** The attribution slides (003), citing the Grad-CAM++ paper, list among Grad-CAM's limitations
+# "unsatisfactory localization performance, especially under occlusion". The masks let us measure it. We take 50
+# test images that hold a circle and no square, and paste in front of each circle a square from another test image,
+# chosen so that it hides 25 to 60 % of the circle. The circle's *visible* mask is its mask minus the square's. Then
+# we compare the circle map of each image with and without the square in front.
+
+# %%
+circle_masks, square_masks = test.class_masks(CIRCLE), test.class_masks(SQUARE)
+hosts = np.flatnonzero(circle_masks.any(axis=(1, 2)) & ~square_masks.any(axis=(1, 2)))  # a circle, no square
+donors = np.flatnonzero(square_masks.any(axis=(1, 2)) & ~circle_masks.any(axis=(1, 2)))  # a square, no circle
+occlusions = []  # (host, donor, share of the circle hidden): the first donor that hides 25-60 % of the host's circle
+for host in hosts:
+    hidden = [(square_masks[d] & circle_masks[host]).sum() / circle_masks[host].sum() for d in donors]
+    fitting = [(d, share) for d, share in zip(donors, hidden) if 0.25 <= share <= 0.6]
+    if fitting:
+        occlusions.append((host, *fitting[0]))
+occlusions = occlusions[:50]
+host_ids = np.array([h for h, _, _ in occlusions])
+donor_ids = np.array([d for _, d, _ in occlusions])
+alone = torch.from_numpy(test.images[host_ids])
+square_in_front = torch.from_numpy(square_masks[donor_ids])  # (50, 64, 64)
+occluded = torch.where(square_in_front[:, None], torch.from_numpy(test.images[donor_ids]), alone)
+full_circle = torch.from_numpy(circle_masks[host_ids])
+visible_circle = full_circle & ~square_in_front
+print(f"{len(occlusions)} circles, {np.median([share for _, _, share in occlusions]):.0%} of each hidden in the median; "
+      f"circle area {full_circle.float().mean():.3f} of the image, visible {visible_circle.float().mean():.3f}")
+print(f"{'network':>7}  {'circle':<9}{'detected':>9}{'peak on the (visible) circle':>30}{'mass on it':>12}"
+      f"{'mass / area':>13}{'peak on the square':>20}")
+for name, model in models.items():
+    for label, pictures, mask in (("alone", alone, full_circle), ("occluded", occluded, visible_circle)):
+        with torch.no_grad():
+            detected = torch.sigmoid(model(pictures)[:, CIRCLE]) > 0.5
+        maps = tinycam.explain(model, pictures, model.last_conv, method="gradcam", target=CIRCLE)
+        peak = metrics.pointing_game(maps, mask)
+        mass = metrics.energy_pointing_game(maps, mask).mean()
+        on_square = int(metrics.pointing_game(maps, square_in_front).sum()) if label == "occluded" else 0
+        print(f"{name:>7}  {label:<9}{int(detected.sum()):>6} of 50{int(peak.sum()):>23} of 50{mass:12.3f}"
+              f"{mass / mask.float().mean():13.2f}{on_square:>14} of 50")
+
+# %% [markdown]
+# The slide's limitation shows up, in one of two senses. The **peak** of the map lands on the circle less often
+# when a square hides part of it (36 → 25 of 50 images on the GAP network, 40 → 27 on the FC network), and it almost
+# never jumps to the square. Part of this is the network itself: with a square in front it no longer detects the
+# circle in about a fifth of the images, and a map cannot localize what the score no longer sees. The **mass** on
+# the circle drops too (from 36 % to 26–27 %), but only because less of the circle is visible: per unit of visible
+# area the map is *more* concentrated on the circle than before (3.7–3.8 times the area's share, against 2.9). What
+# remains visible is found; the peak is what becomes unreliable.
 
 # %% [markdown]
 # ## 7. Counterfactual maps: the evidence against a class
@@ -602,8 +687,10 @@ for name, model in models.items():
 # %% [markdown]
 # ## 8. Which layer? Resolution against class-discriminativeness
 #
-# Grad-CAM works at any convolutional layer (004: "not just the output layer"); only the tensors `capture` returns
-# change. Early layers have fine feature maps (64×64 after the first conv), but their features are colours and
+# Grad-CAM works at any convolutional layer; only the tensors `capture` returns change. The CNN slides (004) say
+# Grad-CAM "can be computed with respect to any layer, not just the output layer". Read "output layer" as the
+# *last convolutional layer*, the layer CAM is tied to; the network's output layer (the logits) has no spatial
+# maps to weight. Early layers have fine feature maps (64×64 after the first conv), but their features are colours and
 # edges, which say little about the class. The last layer has coarse maps whose features are parts of shapes. We
 # compare the ReLU after each of the four convs, on both networks (the FC network's last one is `features.11`),
 # over the same 50 images. The table gives each map's mass share on its own class and on the other class, and how
@@ -739,12 +826,16 @@ Explorer(gap_model, pair, layers=["features.10", "features.8", "features.5", "fe
 # - **Grad-CAM on a real network** is notebook 01's arithmetic on captured tensors. `tinycam.capture` gives $A$ and
 #   $\partial y^c/\partial A$ of shape $(B, K, h, w)$; the weights are the gradient maps' means, and the map is
 #   $\mathrm{ReLU}(\sum_k \alpha_k^c A^k)$, upsampled. On the GAP network the gradient maps are constant and
-#   Grad-CAM equals CAM up to $Z$. On the FC network they vary, and Grad-CAM still works where CAM cannot.
+#   Grad-CAM equals CAM up to $Z$ and the ReLU. On the FC network they vary, and Grad-CAM still works where CAM
+#   cannot.
 # - **Differentiate the logit**, not the probability: a sigmoid only rescales the map, but in float32 it saturates and
 #   blanks the map for confident predictions (a third of the images for the FC network); a softmax mixes the classes.
 # - **Class-discriminative, measured:** over 50 images, a class's map puts about 30–37 % of its mass on that class's
 #   objects (3–4 times a flat map) and 2–3 % on the other class. The other 61–67 % falls on the background,
 #   because the maps are coarse and follow outlines.
+# - **Under occlusion** (a square pasted over 44 % of a circle, in the median), the map's peak lands on the circle
+#   less often (36 → 25 of 50 images, GAP network), partly because the network stops detecting some circles; its
+#   mass per visible pixel stays on what is left of the circle.
 # - **Counterfactual maps** ($\mathrm{ReLU}(-L)$) point at the *other* shapes and the background. Blurring their
 #   region raised the class logit on 40–48 of 50 images; blurring the Grad-CAM region lowered it on all of them.
 # - **The layer decides** between resolution and class-discriminativeness. The first conv layer is sharp, class-blind
