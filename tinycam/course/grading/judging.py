@@ -107,6 +107,7 @@ def _run(box, units, exercises, cases, timeout, deadline):
     argv = box.wrap([sys.executable, "-I", "-S", "runner.py", "job.json"])
     process = subprocess.Popen(argv, start_new_session=True, **box.popen_kwargs())
     box.pid = process.pid
+    box.confine()
     on, since = None, time.monotonic()
     while process.poll() is None:
         time.sleep(POLL)

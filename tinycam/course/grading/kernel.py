@@ -59,6 +59,7 @@ def kernel_manager_class():
             await super()._async_launch_kernel(kernel_cmd, **kw)
             if self.sandbox and self.provisioner is not None:
                 self.sandbox.pid = getattr(self.provisioner, "pid", None)
+                self.sandbox.confine()
 
         def client(self, **kwargs):
             import zmq

@@ -16,6 +16,7 @@ Every kernel gets:
 `TINYCAM_GRADE_NO_BWRAP=1` grades without bubblewrap even where it is installed (and tests that path).
 """
 
+import contextlib
 import functools
 import os
 import resource
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 NOBODY = 65534  # the uid and gid a root grader runs kernels as
@@ -39,6 +41,7 @@ FOLDER_QUOTA = 1 << 30  # bytes in the private folder, all files together (RLIMI
 WATCH_EVERY = 0.25  # seconds between two measures of the folder
 TOKEN_VARIABLE = "TINYCAM_SANDBOX"  # in every kernel's environment: how its stray processes are found
 NO_BWRAP_VARIABLE = "TINYCAM_GRADE_NO_BWRAP"
+PIDS_CGROUPS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")  # cgroup v1's pids hierarchy, v2's unified one
 
 
 @functools.cache
@@ -104,6 +107,28 @@ def bwrap_problem():
         remove(folder)
 
 
+@functools.cache
+def pids_cgroup_root():
+    """Where this grader can make a cgroup with a process limit (pids.max), or "": the limit that holds for a kernel
+    running as root, which RLIMIT_NPROC does not bound."""
+    for root in PIDS_CGROUPS:
+        probe = os.path.join(root, f"tinycam-probe-{os.getpid()}")
+        try:
+            os.mkdir(probe)
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(probe, "pids.max"), "w") as file:
+                file.write("16")
+            return root
+        except OSError:
+            continue
+        finally:
+            with contextlib.suppress(OSError):
+                os.rmdir(probe)
+    return ""
+
+
 def _identity():
     return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drops_privileges() else {}
 
@@ -154,6 +179,7 @@ class Sandbox:
         self.cpu_seconds = max(1, int(cpu_seconds))
         self.pid = None  # the launched process (bwrap, or the kernel), set by the kernel manager
         self.over_quota = False  # set when the folder grew past FOLDER_QUOTA and its processes were killed
+        self.cgroup = _new_cgroup(self.token)  # its processes' cgroup, limited to PROCESSES tasks ("" when none)
         self._closed = threading.Event()
         try:
             self.own(self.folder)
@@ -189,7 +215,12 @@ class Sandbox:
                                          (resource.RLIMIT_NOFILE, OPEN_FILES), (resource.RLIMIT_NPROC, processes),
                                          (resource.RLIMIT_CORE, 0)]
 
+        procs = os.path.join(self.cgroup, "cgroup.procs") if self.cgroup else ""
+
         def limit():  # in the child, after fork (and after the uid switch): plain system calls only
+            if procs:  # in its cgroup before it runs anything (a root child can; else `confine` does it)
+                with contextlib.suppress(OSError), open(procs, "w") as file:
+                    file.write(str(os.getpid()))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
             for which, value in limits:
                 soft, hard = resource.getrlimit(which)
@@ -199,12 +230,18 @@ class Sandbox:
         return {"cwd": str(self.folder), "env": env, "preexec_fn": limit, "stdout": subprocess.DEVNULL,
                 "stderr": subprocess.DEVNULL, **_identity()}
 
+    def confine(self):
+        """Put the launched process in the sandbox's cgroup (when its child could not, having dropped to nobody)."""
+        if self.cgroup and self.pid:
+            with contextlib.suppress(OSError), open(os.path.join(self.cgroup, "cgroup.procs"), "w") as file:
+                file.write(str(self.pid))
+
     def kill(self):
-        """Kill the kernel's process group and every process carrying its token, until none is left."""
+        """Kill the kernel's process group, its cgroup and every process carrying its token, until none is left."""
         if self.pid:
             _signal_group(self.pid)
         for _ in range(50):
-            stray = _carrying(self.token)
+            stray = _carrying(self.token) + _in_cgroup(self.cgroup)
             if not stray:
                 return
             for pid in stray:
@@ -220,6 +257,7 @@ class Sandbox:
             self.kill()
         finally:
             remove(self.folder)
+            _remove_cgroup(self.cgroup)
 
     def _watch(self):
         """Kill the processes when the folder holds more than FOLDER_QUOTA bytes (a disk quota of sorts)."""
@@ -234,6 +272,41 @@ class Sandbox:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _new_cgroup(token):
+    root = pids_cgroup_root()
+    if not root:
+        return ""
+    path = os.path.join(root, f"tinycam-{token}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "pids.max"), "w") as file:
+            file.write(str(PROCESSES))
+        return path
+    except OSError:
+        _remove_cgroup(path)
+        return ""
+
+
+def _in_cgroup(path):
+    if not path:
+        return []
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as file:
+            return [int(line) for line in file.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _remove_cgroup(path):
+    for _ in range(100):  # a cgroup goes once its last task has exited
+        if not path or not os.path.isdir(path):
+            return
+        try:
+            os.rmdir(path)
+        except OSError:
+            time.sleep(0.01)
 
 
 def _signal_group(pid):
