@@ -101,7 +101,9 @@ print("  P(class): " + ", ".join(f"{c} {p:.3f}" for c, p in zip(CLASSES, probabi
 # %% [markdown]
 # A few display helpers. Maps are drawn in [0, 1]. Per-colour-channel maps (gradients with respect to the R, G and B
 # value of each pixel) are collapsed for display and for measurement the way gradient saliency does it: the largest
-# absolute value over the three channels.
+# absolute value over the three channels. Pixel-level maps are dominated by a few very large values, so for display
+# each is divided by its own 99th percentile and clipped at 1 (`percentile_scaled`): the top 1 % of its pixels
+# saturate and the rest stay visible. The measurements never use the scaled maps.
 
 # %%
 def per_pixel(maps):
@@ -115,10 +117,10 @@ def scaled(maps):
     return maps / top[:, None, None]
 
 
-def signed(maps):
-    """Map signed values (B, H, W) into [0, 1] with 0 at 0.5, scaled per map, for a diverging colour map."""
-    top = maps.abs().flatten(1).amax(dim=1).clamp(min=torch.finfo(maps.dtype).tiny)
-    return 0.5 + maps / (2 * top[:, None, None])
+def percentile_scaled(maps, q=0.99):
+    """Divide each map (B, H, W) by its own q-quantile and clip at 1: for display, with the top 1 − q saturated."""
+    top = maps.flatten(1).double().quantile(q, dim=1).to(maps.dtype).clamp(min=torch.finfo(maps.dtype).tiny)
+    return (maps / top[:, None, None]).clamp(max=1.0)
 
 
 # %% [markdown]
@@ -219,7 +221,9 @@ checks.saliency_from_gradient(saliency_from_gradient)
 
 # %% [markdown]
 # Two choices hide in the formula. The **absolute value**: a large negative gradient matters as much as a large
-# positive one (darkening that pixel would raise the score). The **max over channels** rather than the sum: a pixel
+# positive one (darkening that pixel would raise the score). Simonyan et al. and the slides of 003 write it; the
+# slides of 004 say "the maximum of $w$ across the channels" and drop it, which would rank a pixel with gradients
+# $(-5, 0.1, 0)$ below one with $(0.2, 0.2, 0.2)$. The **max over channels** rather than the sum: a pixel
 # counts if any one of its colour values is sensitive. The check knows what the other choices give.
 #
 # Saliency maps of six held-out images, each for its most probable class:
@@ -227,14 +231,14 @@ checks.saliency_from_gradient(saliency_from_gradient)
 # %%
 gallery = [pair, 0, 3, 4, 7, 11]
 gallery_targets = scores[gallery].argmax(dim=1)
-gallery_saliency = scaled(pixels.saliency(model, images[gallery], target=gallery_targets))
+gallery_saliency = percentile_scaled(pixels.saliency(model, images[gallery], target=gallery_targets))
 titles = [f"{n}: {CLASSES[c]}" for n, c in zip(gallery, gallery_targets.tolist())]
-show_grid([list(images[gallery]), list(gallery_saliency)], titles=titles, row_labels=["image", "saliency"],
-          cmap="gray", size=1.6)
+show_grid([list(images[gallery]), list(gallery_saliency)], titles=titles, row_labels=["image", "saliency"], size=1.8)
 plt.show()
 
 # %% [markdown]
-# The maps are at full resolution: single pixels light up. But they are speckled, they light up the grass texture
+# (Each map divided by its own 99th percentile, so the brightest 1 % of its pixels saturate.) The maps are at full
+# resolution: single pixels light up. But they are speckled, they light up the grass texture
 # around the objects, and they are often *dark inside* a flat-coloured object (the large disc of image 3): changing
 # one pixel in the middle of a uniform region hardly changes what the filters see, while pixels near the outline
 # and in the textured grass do. The gradient answers "which pixels is the score sensitive to", which is not the same
@@ -246,7 +250,9 @@ plt.show()
 # Backpropagation through a ReLU $a = \max(x, 0)$ multiplies the incoming gradient $R = \partial S / \partial a$ by
 # the derivative of the ReLU, which is 1 where the input was positive and 0 elsewhere. Zeiler & Fergus's
 # *deconvnet* and Springenberg et al.'s *guided backpropagation* change this one step of the backward pass, and
-# nothing else:
+# nothing else. (A word that means two things: in the slides of 004 and in notebook 00, "deconvolution" is the
+# *transposed convolution*, a layer that enlarges a feature map; in the slides of 003, "unlike guided backprop or
+# deconvolution", it is Zeiler & Fergus's deconvnet, the backward rule in this table. Here it is the second.)
 #
 # | rule | gradient passed to $x$ | keeps |
 # |---|---|---|
@@ -255,10 +261,13 @@ plt.show()
 # | deconvnet (Zeiler & Fergus) | $[R > 0] \cdot R = \max(R, 0)$ | where the signal from above is positive |
 # | guided backprop (Springenberg et al.) | $[x > 0] \cdot [R > 0] \cdot R$ | both |
 #
-# Guided backprop lets through only the paths along which the unit was active **and** more of it would raise the
-# score. Negative evidence is dropped at every ReLU on the way down, so what reaches the image is the set of
-# pixels whose increase excites the class through active, positively contributing units. Six ReLU inputs and six
-# incoming gradients, by hand:
+# At each ReLU, guided backprop passes a gradient only where the unit was active **and** the gradient arriving from
+# above is positive. That is a rule about the ReLUs only. Between two ReLUs the backward pass multiplies by the
+# weights of a convolution or linear layer, which have both signs, so a positive gradient at one ReLU becomes
+# positive and negative values below it, and between the first convolution and the pixels there is no ReLU left to
+# cut the negative ones. Guided backprop's pixel map is therefore **signed**, and it is not the gradient of the
+# score, nor of any other function: it is what the modified backward pass produces. Six ReLU inputs and six incoming
+# gradients, by hand:
 
 # %%
 relu_in = np.array([1.5, -0.5, 2.0, -1.0, 0.0, 0.8])  # x, the input of a ReLU in the forward pass
@@ -321,20 +330,34 @@ print("autograd (plain):               " + " ".join(f"{v + 0.0:5.1f}" for v in p
 print("tinycam.pixels.guided_backprop: " + " ".join(f"{v + 0.0:5.1f}" for v in guided.flatten().tolist()))
 
 # %% [markdown]
-# In a deep network the rule acts at *every* ReLU, so a negative gradient is cut wherever it appears on the way
-# down; what reaches the pixels is built only from positive paths. Guided backprop for the same six images, next to
-# gradient saliency (both as the max over colour channels of the absolute value):
+# In a deep network the rule acts at *every* ReLU, so a negative gradient is cut at every ReLU it reaches; but, as
+# said above, the layers in between create new negative values, and the first convolution passes them to the
+# pixels. How many of the values guided backprop returns are negative, on the first 64 held-out images, each for
+# its most probable class?
 
 # %%
-gallery_guided = scaled(per_pixel(pixels.guided_backprop(model, images[gallery], target=gallery_targets)))
+first_images = images[:64]
+first_guided = pixels.guided_backprop(model, first_images, target=scores[:64].argmax(dim=1))  # (64, 3, 64, 64)
+nonzero_values = first_guided[first_guided != 0]
+print(f"guided backprop on 64 held-out images: {100 * (nonzero_values < 0).double().mean():.1f}% of its "
+      f"non-zero values are negative, {100 * (nonzero_values > 0).double().mean():.1f}% positive; "
+      f"the most negative is {first_guided.min():.3f}, the most positive {first_guided.max():.3f}")
+
+# %% [markdown]
+# So the pixel map has both signs, in comparable amounts. Like gradient saliency, the figures below show its
+# magnitude, $\max_c |\cdot|$ (and divide each map by its own 99th percentile); the sign is dropped there, not by
+# the method. Guided backprop for the same six images, next to gradient saliency:
+
+# %%
+gallery_guided = percentile_scaled(per_pixel(pixels.guided_backprop(model, images[gallery], target=gallery_targets)))
 show_grid([list(images[gallery]), list(gallery_saliency), list(gallery_guided)], titles=titles,
-          row_labels=["image", "saliency", "guided backprop"], cmap="gray", size=1.6)
+          row_labels=["image", "saliency |w|", "guided |.|"], size=1.8)
 plt.show()
 
 # %% [markdown]
 # Guided backprop is much cleaner: the grass noise is gone and the outlines of the objects appear, drawn at the
-# resolution of single pixels. Dropping the negative paths removes the many small positive and negative
-# contributions that cancel in the true gradient and look like noise. Mostly the outlines are those of the class
+# resolution of single pixels. Cutting the negative gradients at every ReLU removes many of the small positive and
+# negative contributions that cancel in the true gradient and look like noise. Mostly the outlines are those of the class
 # explained, but look closely: the other objects are often drawn too, more faintly (the circle in images 33 and 4).
 # Section 5 measures how much.
 
@@ -368,26 +391,26 @@ print(f"max |product - tinycam.pixels.guided_gradcam| = {(product - packaged).ab
 #
 # The Grad-CAM paper explains one photo twice, once for "cat" and once for "dog", with each method. Our image holds a
 # circle and a square, and the model detects both. Rows are the two classes; columns are the image, gradient
-# saliency, guided backprop, Grad-CAM (laid over the image) and Guided Grad-CAM. Each map is scaled to its own
-# maximum.
+# saliency, guided backprop, Grad-CAM (laid over the image) and Guided Grad-CAM. The three pixel-level maps show
+# magnitudes ($\max_c |\cdot|$), each divided by its own 99th percentile; Grad-CAM is min-max normalized.
 
 # %%
-pair_saliency = scaled(pixels.saliency(model, pair_images, target=pair_targets))
-pair_guided = scaled(per_pixel(guided_part))
-pair_guided_gradcam = scaled(per_pixel(packaged))
+pair_saliency = percentile_scaled(pixels.saliency(model, pair_images, target=pair_targets))
+pair_guided = percentile_scaled(per_pixel(guided_part))
+pair_guided_gradcam = percentile_scaled(per_pixel(packaged))
 gradcam_shown = torch_reference.normalize(gradcam_part)  # [0, 1] for the overlay
 rows = [[pair_images[r], pair_saliency[r], pair_guided[r], overlay(pair_images[r], gradcam_shown[r]),
          pair_guided_gradcam[r]] for r in range(2)]
 figure = show_grid(rows, titles=["image", "gradient saliency", "guided backprop", "Grad-CAM", "Guided Grad-CAM"],
-                   row_labels=[f"'{CLASSES[c]}'" for c in pair_targets.tolist()], cmap="gray", size=2.4)
+                   row_labels=[f"'{CLASSES[c]}'" for c in pair_targets.tolist()], size=2.4)
 figure.suptitle(f"Test image {pair}: the evidence for 'circle' (top) and for 'square' (bottom)", y=1.02)
 plt.show()
 
 # %% [markdown]
 # Compare the two rows column by column. The saliency maps lean towards the right object, but both are speckled
 # over both objects and the grass. Guided backprop draws sharp outlines; its "circle" row is brightest on the
-# circle, but the square's outline is there too, more faintly. Grad-CAM swaps cleanly from one object to the other, as a blob. Guided Grad-CAM keeps the
-# sharp outline of the right object only. One image proves nothing, though: the next section measures the same
+# circle, but the square's outline is there too, more faintly. Grad-CAM swaps cleanly from one object to the other,
+# as a blob. Guided Grad-CAM keeps the sharp outline of the right object only. One image proves nothing, though: the next section measures the same
 # thing on 48.
 
 # %% [markdown]
@@ -480,10 +503,13 @@ print(f"{'(class-blind map)':<18} {50:6.1f}% {0.5:10.3f} {1:11.3f} {'':>14}")
 #   objects, and the maps of the two classes of one image stay clearly correlated.
 # - **Guided backprop** is just as fine and, on this small network, more class-discriminative than the slides'
 #   verdict suggests (its own share is well above the class-blind 0.500), but it still favours the wrong object in
-#   a few percent of the maps and still leaves a good part of its mass on the other class's objects. On deep
-#   ImageNet networks the guided-backprop maps of different classes are nearly identical; Nie et al. (ICML 2018)
-#   show that guided backprop mostly reconstructs the image's edges, the more so the deeper the network, and ours
-#   has only four ReLU layers.
+#   a few percent of the maps and still leaves a good part of its mass on the other class's objects. Nie et al.
+#   (ICML 2018) found the opposite order on ImageNet networks: guided backprop and the deconvnet "generate more
+#   human-interpretable but less class-sensitive visualizations than saliency map", because they are "essentially
+#   doing (partial) image recovery which is unrelated to the network decisions" (their abstract), with the backward
+#   ReLU and the local connections of CNNs as the two main causes. On our small network the order is reversed
+#   (guided backprop ahead of saliency on all three numbers), so their finding does not carry over to every
+#   network; read it as a warning about what sharp outlines can mean, not as a property of the method.
 # - **Grad-CAM** is the most class-discriminative map, with the clean winner in every image, but it holds almost
 #   no detail finer than 8 pixels: its correlation across the two classes is even negative, because the two
 #   classes' maps sit on different objects.
@@ -569,7 +595,8 @@ for row, formula_row in zip(tiny_drops.tolist(), formula):
 # of the shapes world (the colour the model's own normalization maps to zero). We explain three (image, class)
 # pairs: the circle and the square of the figure's image, and a triangle in another image. The maps are signed:
 # red where hiding the patch lowers the class, blue where it raises it. Next to them, the drop of the raw score
-# instead of the probability (Zeiler & Fergus used the probability), and Grad-CAM.
+# instead of the probability (Zeiler & Fergus used the probability), and Grad-CAM. Each occlusion column has **one
+# colour scale for all three rows**, with its colourbar, so that the rows' magnitudes can be compared.
 
 # %%
 triangle_image = next(n for n in range(len(test)) if has_exactly(n, [2, 1]) and probabilities[n, triangle] > 0.99)
@@ -585,11 +612,25 @@ drops_score = pixels.occlusion(model, occlusion_images, occlusion_targets, patch
 model.output_activation = "sigmoid"
 occlusion_gradcam = tinycam.explain(model, occlusion_images, layer, method="gradcam", target=occlusion_targets)
 
-rows = [[occlusion_images[r], signed(drops_probability)[r], signed(drops_score)[r],
-         overlay(occlusion_images[r], occlusion_gradcam[r])] for r in range(3)]
 labels = [f"{n}: '{CLASSES[c]}'" for n, c in zip([pair, pair, triangle_image], occlusion_targets.tolist())]
-show_grid(rows, titles=["image", "occlusion: drop of p", "occlusion: drop of score", "Grad-CAM"],
-          row_labels=labels, cmap="RdBu_r", size=2.4)
+fig, axes = plt.subplots(3, 4, figsize=(10, 7.6), layout="constrained")
+for column, (title, drops) in enumerate([("occlusion: drop of p", drops_probability),
+                                          ("occlusion: drop of score", drops_score)], start=1):
+    limit = drops.abs().max().item()  # one symmetric scale for the whole column
+    for r in range(3):
+        shown = axes[r, column].imshow(to_numpy(drops[r]), cmap="RdBu_r", vmin=-limit, vmax=limit,
+                                       interpolation="nearest")
+    axes[0, column].set_title(title, fontsize=10)
+    fig.colorbar(shown, ax=axes[:, column], location="bottom", shrink=0.9, label=f"{title[11:]} (same scale)")
+for r in range(3):
+    axes[r, 0].imshow(to_numpy(occlusion_images[r]), interpolation="nearest")
+    axes[r, 3].imshow(to_numpy(overlay(occlusion_images[r], occlusion_gradcam[r])), interpolation="nearest")
+    axes[r, 0].set_ylabel(labels[r], fontsize=10)
+axes[0, 0].set_title("image", fontsize=10)
+axes[0, 3].set_title("Grad-CAM", fontsize=10)
+for ax in axes.flat:
+    ax.set_xticks([])
+    ax.set_yticks([])
 plt.show()
 for label, p_drops, s_drops, p in zip(labels, drops_probability, drops_score,
                                        probabilities[[pair, pair, triangle_image], occlusion_targets]):
@@ -602,10 +643,12 @@ for label, p_drops, s_drops, p in zip(labels, drops_probability, drops_score,
 # - **Occlusion localizes.** For "circle" the red region covers the circle and nothing else; for "triangle" it runs
 #   along the triangle's right-hand edge to its tip, the same region Grad-CAM picks. Its resolution is set by the
 #   patch and the stride, not by a layer's grid.
-# - **Probabilities saturate.** The model is sure of all three classes ($p \geq 0.99$), so hiding a patch can
-#   barely lower $p$ (the square's largest drop is 0.003) and cannot raise it at all: the probability maps show
-#   almost no blue. The raw score is not squashed by the sigmoid, and its maps reveal the regions whose removal
-#   would make the model *more* confident. An occlusion map measures the output you choose.
+# - **Probabilities saturate.** The model is sure of all three classes ($p \geq 0.99$). For the square and the
+#   triangle, hiding a patch moves $p$ by less than 0.01 either way (the square's map runs from −0.001 to +0.003),
+#   and on the column's shared scale, set by the circle's drop of 0.152, those two maps are nearly white. Above
+#   $p = 0.993$ there is little room: hiding a patch raises the circle's $p$ by at most 0.004. The raw score is not
+#   squashed by the sigmoid, and its maps reveal, for every row, the regions whose removal would make the model
+#   *more* confident. An occlusion map measures the output you choose.
 # - **The patch is part of the experiment.** For "square", hiding the middle of the square *raises* the score by up
 #   to 4.8 (dark blue); only hiding its corners lowers it. The patch is itself a little square: pasted into the
 #   middle of the yellow square it adds four inner corners and edges, more of what the square detector looks for.
@@ -641,9 +684,9 @@ for method, forward, backward, note in costs:
 # %% [markdown]
 # The gradient methods cost one forward and one backward pass whatever the image size; occlusion with the figure's
 # settings costs 226 forward passes per image and class, and a pixel-exact occlusion map (1×1 patches) 4097. The
-# measurement of section 5 took a second or two for all four gradient methods; the same table with 8×8 occlusion
-# would need 96 × 226 = 21,696 forward passes. The wall-clock times on this machine (they vary from machine to
-# machine, so the tests do not compare this cell's output):
+# measurement of section 5 ran all four gradient methods on 96 maps (its time is the last line of the next cell);
+# the same table with 8×8 occlusion would need 96 × 226 = 21,696 forward passes. The wall-clock times on this
+# machine (they vary from machine to machine, so the tests do not compare this cell's output):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -688,32 +731,55 @@ print(f"(section 5's table of 4 methods x 96 maps took {seconds_for_table:.2f} s
 # $$I^* \;=\; \arg\max_I \; S_c(I) - \lambda \lVert I \rVert_2^2 ,$$
 #
 # by gradient *ascent on the image* with the weights frozen. The $\lambda$ term keeps the image from growing without
-# bound. The loop from the lecture:
+# bound. (The slides write it two ways: 003 as $\lambda \lVert I \rVert_2^2$, like the paper, 004 as
+# $\lambda \lVert I \rVert_2$. The square matters: the gradient of $\lVert I \rVert_2^2$ is $2I$, a pull that
+# weakens near 0, while that of $\lVert I \rVert_2$ is $I / \lVert I \rVert_2$, a pull of constant size.)
 #
-# 1. start from an image of zeros;
+# **What "zero" means.** The lecture's loop starts "from an image of zeros". Simonyan et al. work with zero-centred
+# images (004: the network was trained "on zero-centered training images", and "the training set mean image was
+# added to the image obtained by gradient ascent"), so their zero image *is* the mean image, and
+# $\lambda \lVert I \rVert^2$ pulls toward it. Our models centre their input themselves (`forward` subtracts the
+# mean colour `IMAGE_MEAN`), so here an image of zeros is **black**, far from every training image, and
+# $\lambda \lVert I \rVert^2$ would pull toward black. The faithful translation starts from the mean colour $m$ and
+# penalizes the distance to it,
+#
+# $$I^* \;=\; \arg\max_I \; S_c(I) - \lambda \lVert I - m \rVert_2^2 ,$$
+#
+# which is `tinycam.pixels.class_model(..., mean=m)`. The loop:
+#
+# 1. start from the mean image $m$, plus a little seeded noise (at most ±0.01 per value; why, below);
 # 2. run it forward, set the gradient of the output to the one-hot vector of class $c$ (so that the backward pass
 #    computes $\partial S_c / \partial I$), and backpropagate to the image;
-# 3. add the gradient of $-\lambda \lVert I \rVert^2$, which is $-2 \lambda I$;
+# 3. add the gradient of $-\lambda \lVert I - m \rVert^2$, which is $-2 \lambda (I - m)$;
 # 4. take a small step along the sum;
 # 5. go back to 2.
 #
-# Written out in a few lines and compared with `tinycam.pixels.class_model`. Both run on `model64`, the float64 copy
+# The noise is needed here: on the flat mean image our network's input after its own centring is 0 everywhere, its
+# first convolution outputs only its biases, every unit of the first ReLU layer is off, and the gradient is exactly
+# 0: the ascent would never leave the start. Written out in a few lines and compared with
+# `tinycam.pixels.class_model`. Both run on `model64`, the float64 copy
 # of section 1 (`class_model` works in the dtype of the model's parameters): a hundred steps that carry the scores into
 # the thousands amplify float32's rounding, which differs between CPUs, and the printed numbers below would change
 # from one machine to the next.
 
 # %%
 steps, lr, l2 = 100, 0.1, 1e-3
-by_hand = torch.zeros(3, 3, 64, 64, dtype=torch.float64)  # one image per class, all optimized together
+mean64 = mean_colour.double()  # (3, 1, 1): the mean colour, the image the model maps to zero
 one_hot = torch.eye(3, dtype=torch.float64)  # row c is the score vector [0, .., 1, .., 0] of class c
+flat = mean64.expand(3, 3, 64, 64).clone().requires_grad_(True)
+(at_mean,) = torch.autograd.grad(model64(flat), flat, grad_outputs=one_hot)
+print(f"gradient at the flat mean image: exactly 0 for all three classes: {bool((at_mean == 0).all())}")
+noise = 0.01 * (2 * torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 1)
+by_hand = mean64 + noise  # one image per class, all optimized together
 for step in range(steps):
     canvas = by_hand.clone().requires_grad_(True)
     class_scores = model64(canvas)  # (3 images, 3 classes)
     (ascent,) = torch.autograd.grad(class_scores, canvas, grad_outputs=one_hot)  # dS_c/dI for image c
-    by_hand = (canvas + lr * (ascent - 2 * l2 * canvas)).detach()
-plain_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2)
+    by_hand = (canvas + lr * (ascent - 2 * l2 * (canvas - mean64))).detach()
+plain_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2, mean=mean64,
+                                  noise=0.01, seed=0)
 relative = ((by_hand - plain_models).abs().max() / plain_models.abs().max()).item()
-print(f"loop by hand vs tinycam.pixels.class_model: max difference / max value = {relative:.1e}")
+print(f"loop by hand vs tinycam.pixels.class_model: max difference / max value below 1e-12: {relative < 1e-12}")
 
 # %% [markdown]
 # Left alone, the ascent finds high-frequency patterns: the score is nearly linear in the pixels (section 1), so the
@@ -723,8 +789,10 @@ print(f"loop by hand vs tinycam.pixels.class_model: max difference / max value =
 # Both are options of `class_model`; every run is deterministic from its `seed`.
 
 # %%
-regularized_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2, jitter=3,
-                                        blur_sigma=1.0, blur_every=5, seed=0)
+regularizers = dict(jitter=3, blur_sigma=1.0, blur_every=5, seed=0)
+regularized_models = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2,
+                                        mean=mean64, noise=0.01, **regularizers)
+from_black = pixels.class_model(model64, [circle, square, triangle], steps=steps, lr=lr, l2=l2, **regularizers)
 
 
 def stretched(image):
@@ -732,8 +800,9 @@ def stretched(image):
     return (image - image.min()) / (image.max() - image.min())
 
 
-show_grid([[stretched(i) for i in plain_models], [stretched(i) for i in regularized_models]],
-          titles=[f"'{c}'" for c in CLASSES], row_labels=["no regularizer", "jitter 3 px + blur"], size=2.6)
+show_grid([[stretched(i) for i in plain_models], [stretched(i) for i in regularized_models],
+           [stretched(i) for i in from_black]], titles=[f"'{c}'" for c in CLASSES],
+          row_labels=["no regularizer", "jitter 3 px + blur", "same, from black"], size=2.6)
 plt.show()
 
 
@@ -746,10 +815,12 @@ def significant(value, digits=3):
 
 real_best = scores.max(dim=0).values  # the highest score of each class over the 300 held-out images
 print("class scores S_c of the optimized images (row: the class optimized for; columns: the three scores)")
-for name, found in [("no regularizer", plain_models), ("jitter + blur", regularized_models)]:
+for name, found in [("no regularizer", plain_models), ("jitter + blur", regularized_models),
+                    ("jitter + blur, from black (zeros)", from_black)]:
     with torch.no_grad():
         found_scores = model64(found)
-    print(f"  {name}  (pixel values from {significant(found.min().item(), 2)} to {significant(found.max().item(), 2)})")
+    print(f"  {name}  (pixel values from {significant(found.min().item(), 2)} to {significant(found.max().item(), 2)}; "
+          f"distance to the mean image {significant((found - mean64).flatten(1).norm(dim=1).mean().item())})")
     for c in range(3):
         print(f"    {CLASSES[c] + ' image:':<16}" + "".join(f"  {CLASSES[k]} {significant(v):>7}"
                                                        for k, v in enumerate(found_scores[c].tolist())))
@@ -764,6 +835,12 @@ print("  best score on real held-out images: "
 # None of them looks like a single object on grass, and every one of them reaches scores far above any real image:
 # the network's maximum for a class is not a picture of the class, and high confidence is cheap to buy with
 # patterns no real image contains. The regularizers trade some score for patterns that are easier to read.
+#
+# The start matters less than the pull. From black, with the same regularizers, the ascent finds the same patterns
+# and nearly the same scores, but on a magenta-tinted canvas about three times as far from the mean image: the
+# $\lambda \lVert I \rVert^2$ term of the black start pulls toward black, which is not the network's "nothing";
+# $\lambda \lVert I - m \rVert^2$ pulls toward the grass-coloured mean, as the paper's zero-centred $\lVert I
+# \rVert^2$ does.
 
 # %% [markdown]
 # ## Summary
@@ -772,17 +849,19 @@ print("  best score on real held-out images: "
 #   Taylor view of the score. Full resolution, one backward pass, exact for small changes only, noisy, and only
 #   weakly class-discriminative.
 # - **Guided backprop** (Springenberg et al.): the backward pass through every ReLU keeps $[x > 0] \cdot
-#   \max(R, 0)$: only active units and positive evidence. The plain gradient keeps $[x > 0] \cdot R$, the
-#   deconvnet $\max(R, 0)$. Sharp outlines; on our small network partly class-discriminative, but it still draws the
-#   other class's objects.
+#   \max(R, 0)$: only active units and positive gradients at each ReLU. The plain gradient keeps $[x > 0] \cdot R$,
+#   the deconvnet $\max(R, 0)$. The layers between the ReLUs bring back both signs, so its pixel map is signed
+#   (about half of its values negative here) and is not the gradient of any score; the figures show $|\cdot|$.
+#   Sharp outlines; on our small network partly class-discriminative, but it still draws the other class's objects.
 # - **Guided Grad-CAM** (Selvaraju et al.) = guided backprop ⊙ upsampled Grad-CAM. Measured on 48 held-out images
 #   with two classes: as class-discriminative as Grad-CAM (100 % of maps on the right object) and nearly as detailed
 #   as guided backprop (42 % versus 45 % of the energy finer than 8 pixels).
 # - **Occlusion** (Zeiler & Fergus): no gradients, just experiments, at the price of one forward pass per patch
 #   position (226 for 8×8 patches with stride 4 on 64×64 images). Probabilities saturate, and the patch itself can
 #   add evidence (a square patch in a world of squares).
-# - **Class model visualization** (Simonyan et al.): gradient ascent on the image; without regularizers, speckle;
-#   with jitter and blur, readable class patterns that score far beyond any real image.
+# - **Class model visualization** (Simonyan et al.): gradient ascent on the image from the mean image (the paper's
+#   zero of zero-centred data), with $\lambda \lVert I - m \rVert^2$ pulling back toward it; without
+#   regularizers, speckle; with jitter and blur, readable class patterns that score far beyond any real image.
 #
 # **Next: Grad-CAM++.** Grad-CAM weighs every pixel of a gradient map equally, so when a class has several
 # instances, the largest one takes most of the weight. Notebook 05 gives each pixel its own weight

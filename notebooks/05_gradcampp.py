@@ -46,6 +46,22 @@
 # $g^k_{ij} = \partial S^c / \partial A^k_{ij}$ is its gradient: what notebooks 01–03 called $\partial y^c/\partial
 # A^k_{ij}$. Grad-CAM++ works with a second score, $Y^c = \exp(S^c)$. The slides (003) write the $\alpha$ formula
 # with the derivatives of $Y^c$, and the difference between $Y^c$ and $S^c$ matters in section 2.
+#
+# **Reading the sources.** The lecture decks cite these papers inconsistently; the right references are:
+#
+# - Grad-CAM: Selvaraju et al., *Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization*,
+#   ICCV 2017; the extended journal version has the same title, in IJCV vol. 128, pp. 336–359, February 2020. One
+#   deck cites "IJCV, 2021", which is wrong, and another "IJCV, 2019", probably the year it appeared online (not
+#   verified here).
+# - Grad-CAM++: Chattopadhay, Sarkar, Howlader & Balasubramanian, WACV 2018, pp. 839–847 (the author spelled his
+#   name Chattopadhay there; the decks also write Chattopadhyay and Chattopadhyaya). One deck cites "WACV, 2021",
+#   which is wrong. The paper has two titles: the arXiv preprint (1710.11063) is *Grad-CAM++: Improved Visual
+#   Explanations for Deep Convolutional Networks*, the WACV version *Grad-CAM++: Generalized Gradient-Based Visual
+#   Explanations for Deep Convolutional Networks*.
+# - Two phrases in the slides need care. "A weighted average of pixel-wise gradients": formula (2) below is a weighted
+#   **sum**, and its weights $\alpha$ do not sum to 1. "It considers only the positive weights of the gradients":
+#   it is the **gradients** that are kept only where positive (the ReLU in (2)); the weights $\alpha$ of those
+#   pixels are positive too, but that is a consequence (section 2, step 5), not a choice.
 
 # %%
 import matplotlib.pyplot as plt
@@ -57,23 +73,28 @@ import tinycam
 from tinycam import conv, metrics, reference, torch_reference
 from tinycam.course import checks, lecture, study
 from tinycam.derivatives import diagonal_derivatives, exp_score
-from tinycam.course.plotting import annotate, overlay, show_grid
+from tinycam.course.plotting import HEATMAP_CMAP, annotate, overlay, show_grid
 from tinycam.shapes import make_images
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # small models, small batches: one thread is as fast, and does not stall on a busy machine
 models = {name: tinycam.load_model(name) for name in ("gap", "fc")}
 SIZE_NAMES = ("large", "medium", "small")
+# bar colours from the Okabe-Ito palette, told apart by colour-blind readers too, and a hatch per method as well
+STYLE = {"cam": ("#999999", ""), "gradcam": ("#0072B2", ""), "gradcam++": ("#E69F00", "//"),
+         "positive-gradcam": ("#009E73", ".."), "image": ("#DDDDDD", "xx")}
 
 # %% [markdown]
 # ## 1. Motivation, measured: the small object fades
 #
 # The lecture's picture: one image with three dogs, one large, one medium and one small. Suppose each dog lights up
-# a different feature map. Grad-CAM averages each gradient map over all $Z$ pixels. The map of the small dog has
-# few pixels with a large gradient, so its average is small, its weight is small, and in the final heatmap the small
-# dog fades next to the other two.
+# a different feature map, and the score depends on each map only where its dog is, so the gradient map is non-zero
+# on the dog's pixels only. Grad-CAM averages each gradient map over all $Z$ pixels. The map of the small dog has
+# few pixels with a gradient, so its average is small, its weight is small, and in the final heatmap the small
+# dog fades next to the other two. That is a statement about the **weights**; we build it exactly at the end of
+# this section. First, what our trained networks do.
 #
-# Our image world can make this picture exactly. `make_images(..., classes=(0,), n_objects=3, spread_sizes=True)`
+# Our image world can draw the picture. `make_images(..., classes=(0,), n_objects=3, spread_sizes=True)`
 # draws three circles per image, with sizes spread from 10 % to 45 % of the image side: a small one (about 6 px
 # across, in the sense of $\sqrt{\text{area}}$), a medium one (about 14 px) and a large one (about 29 px). We ask
 # the GAP network for Grad-CAM's map of the class "circle" and measure, with the masks, **how much of the map's
@@ -113,8 +134,10 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
 positions = np.arange(3)
-ax.bar(positions - 0.2, 100 * area_share.mean(dim=0), width=0.4, color="lightgray", label="share of the image")
-ax.bar(positions + 0.2, 100 * mean_share, width=0.4, color="tab:red", label="share of Grad-CAM's mass")
+ax.bar(positions - 0.2, 100 * area_share.mean(dim=0), width=0.4, color=STYLE["image"][0], hatch=STYLE["image"][1],
+       edgecolor="black", linewidth=0.5, label="share of the image")
+ax.bar(positions + 0.2, 100 * mean_share, width=0.4, color=STYLE["gradcam"][0], edgecolor="black", linewidth=0.5,
+       label="share of Grad-CAM's mass")
 ax.set_xticks(positions, [f"{name} circle" for name in SIZE_NAMES])
 ax.set_ylabel("% (mean over the 6 images)")
 ax.set_title("Where Grad-CAM's mass goes, by object size")
@@ -127,6 +150,12 @@ plt.show()
 # half of the images the map has **no peak** on it: shown as a heatmap, the small circle looks like nothing, even
 # though it is as much a circle as the others.
 #
+# **But not for the lecture's reason.** On the GAP network the score is $S^c = \sum_k W_{ck} \frac{1}{Z}
+# \sum_{ij} A^k_{ij} + b_c$, so the gradient is $g^k_{ij} = W_{ck}/Z$ at every pixel of every image (section 5
+# checks it). Grad-CAM's weights are then the same 64 numbers for every image, whatever the sizes of its circles:
+# the averaging has nothing to dilute. The fading above is an **activation** effect: the circle channels respond
+# less, in total, to a small circle than to a large one, and the same weights carry that into the map.
+#
 # Look at the large circle too: its middle stays dark, and the mass sits on its rim. This is not a Grad-CAM effect.
 # A unit of the last layer sees a window of 26×26 pixels of the input (notebook 00's receptive field, computed
 # below), less than the large circle's diameter of about 32 px. In the middle of the disc that window holds flat
@@ -138,6 +167,85 @@ print(f"receptive field of features.10 (GAP network): {receptive[-1]} px; "
       f"large circle's diameter: {2 * world.object_sizes[:, 0].mean() / np.sqrt(np.pi):.1f} px on average")
 
 # %% [markdown]
+# ### The mechanism where it acts: a toy, and the FC network
+#
+# Where can the averaging act? Only where the gradient differs from pixel to pixel. The lecture's picture, built
+# exactly: `lecture.three_dogs()` gives three 12×12 feature maps, map $k$ equal to 1 on the footprint of dog $k$
+# (36, 9 and 1 pixels) and 0 elsewhere. The score $S = \sum_k \sum_{ij} \mathrm{ReLU}(A^k_{ij} - \tfrac12)$ counts
+# each map only where it fires, so autograd gives a gradient of 1 on each dog and 0 elsewhere: confined to the
+# object. Grad-CAM's weights are the footprints divided by $Z = 144$, in the ratio 36 : 9 : 1. Grad-CAM++
+# (derived in section 2) gives each of the $n$ pixels of a dog $\alpha = 1/(2 + n)$, so $w = n / (2 + n)$:
+
+# %%
+dogs = torch.from_numpy(lecture.three_dogs()).requires_grad_(True)  # (3, 12, 12): one dog per map
+
+
+def dog_score(acts):
+    """S = Σ_k Σ_ij ReLU(A^k_ij − 1/2): each map counts only where it fires, so its gradient is 1 on its dog."""
+    return torch.relu(acts - 0.5).sum()
+
+
+(dog_grads,) = torch.autograd.grad(dog_score(dogs), dogs)
+dogs = dogs.detach()
+print("footprints (px): " + " : ".join(f"{n:.0f}" for n in dogs.sum(dim=(1, 2)))
+      + f"; gradient confined to the dogs: {bool(torch.equal(dog_grads, dogs))}")
+dog_maps = {}
+for name, weights in [("Grad-CAM", torch_reference.gradcam_weights(dog_grads)),
+                      ("Grad-CAM++", torch_reference.gradcampp_weights(dogs, dog_grads))]:
+    dog_maps[name] = torch_reference.normalize(torch.relu(torch_reference.weighted_combination(weights, dogs)))
+    print(f"{name:10s}: weights " + " ".join(f"{w:.4f}" for w in weights) + ";  large : medium : small = "
+          + " : ".join(f"{r:.2f}" for r in weights / weights[2]) + f";  small dog in the normalized map: "
+          f"{(dog_maps[name] * dogs[2]).max():.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), layout="constrained")
+axes[0].imshow(dogs.sum(dim=0), cmap="gray", interpolation="nearest")
+axes[0].set_title("the three dogs (one map each)", fontsize=10)
+for ax, (name, values) in zip(axes[1:], dog_maps.items()):
+    shown = ax.imshow(values, cmap=HEATMAP_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(f"{name}, normalized", fontsize=10)
+for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.colorbar(shown, ax=axes[1:], shrink=0.85, label="map value (same scale)")
+plt.show()
+
+# %% [markdown]
+# In Grad-CAM the small dog gets 1/36 of the large dog's value and vanishes; Grad-CAM++ brings the ratio down from
+# 36 : 9 : 1 to 2.84 : 2.45 : 1, and the small dog is back at about a third of the peak. That is the paper's
+# mechanism, and it needs the two assumptions of the picture: one map per object, and a gradient confined to it.
+#
+# The **FC network** (notebook 02) has a fully connected layer after the last conv block, so its gradient does vary
+# from pixel to pixel and from image to image, and the averaging can act there. Does its gradient sit on the
+# circles? We compare, for the six images of the table above, how the positive gradient of each channel is spread
+# over the three circles with how much of the image each circle covers:
+
+# %%
+small_circle = torch.nn.functional.avg_pool2d(instances.double(), 8)[:, 2]  # share of each 8x8 cell on the circle
+print("Grad-CAM weights the same for all 6 images: "
+      + ", ".join(f"{name.upper()} {bool(torch.equal(w, w[:1].expand_as(w)))}" for name, w in
+                  ((name, torch_reference.gradcam_weights(tinycam.capture(m, images, m.last_conv, target=0).grads))
+                   for name, m in models.items())))
+fc_capture = tinycam.capture(models["fc"], images, models["fc"].last_conv, target=0)
+positive_grads = fc_capture.grads.double().relu()  # (6, K, 8, 8)
+per_channel = positive_grads.sum(dim=(-2, -1))
+on_small = (positive_grads * small_circle[:, None]).sum(dim=(-2, -1))[per_channel > 0] / per_channel[per_channel > 0]
+print(f"FC network, share of a channel's positive gradient on the small circle (which covers "
+      f"{100 * small_circle.mean():.1f}% of the image): median {on_small.median():.1%}, "
+      f"90th percentile {on_small.quantile(0.9):.1%}, max {on_small.max():.1%}")
+for name, method in [("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++")]:
+    fc_maps = tinycam.explain(models["fc"], images, models["fc"].last_conv, method=method, target=0)
+    print(f"FC network, {name:10s}: mean share of the map's mass on the small circle "
+          f"{metrics.instance_mass(fc_maps, instances)[:, 2].double().mean():.1%}, "
+          f"a peak on it in {int(metrics.instance_peaks(fc_maps, instances)[:, 2].sum())} of 6 images")
+
+# %% [markdown]
+# On the FC network the weights change from image to image, but the positive gradient of a typical channel is
+# spread like the image itself: about 1 % of it on the small circle, which covers about 1 % of the image. Only a few
+# channels concentrate on it. The averaging dilutes every circle alike, and Grad-CAM++ moves little mass (section 6
+# measures it on 90 images): the three-dogs mechanism needs feature maps that see one object each, which these
+# small networks do not learn.
+#
 # Grad-CAM++ claims to fix the fading. Before testing that claim (section 6), we derive the method.
 
 # %% [markdown]
@@ -149,7 +257,8 @@ print(f"receptive field of features.10 (GAP network): {receptive[-1]} px; "
 #
 # $$Y^c = \sum_k w_k^c \sum_{i,j} A^k_{ij} , \tag{1}$$
 #
-# and replaces Grad-CAM's *mean* of the gradients with a weighted sum of the **positive** gradients,
+# (CAM's score is $\sum_k w_k^c \frac{1}{Z} \sum_{ij} A^k_{ij}$, notebook 02: in (1) the $1/Z$ is absorbed into
+# $w_k^c$, which is CAM's weight divided by $Z$; it changes nothing below, but it is not CAM's $w$), and replaces Grad-CAM's *mean* of the gradients with a weighted sum of the **positive** gradients,
 #
 # $$w_k^c = \sum_{a,b} \alpha^{kc}_{ab}\, \mathrm{ReLU}\!\left(\frac{\partial Y^c}{\partial A^k_{ab}}\right).
 # \tag{2}$$
@@ -185,9 +294,15 @@ print(f"receptive field of features.10 (GAP network): {receptive[-1]} px; "
 # \tag{3}$$
 #
 # This is the formula on the slide (003); sections 3.1–3.4 of the paper derive it. The argument is a recipe more
-# than a proof: it treats the $\alpha$'s as constants and drops every mixed derivative
-# $\partial^2 Y / \partial A^k_{ab}\, \partial A^k_{ij}$. What we *can* check exactly is everything that follows
-# from (3).
+# than a proof, with two caveats:
+#
+# - It treats the $\alpha$'s as constants and drops every mixed derivative
+#   $\partial^2 Y / \partial A^k_{ab}\, \partial A^k_{ij}$.
+# - If the $w_k^c$ of (1) really were constants, $Y^c$ would be linear in $A$: every second and third derivative
+#   would be 0 and (3) would read $0/0$. The derivation only makes sense for a score that agrees with (1) at the
+#   point but is curved around it; step 4 supplies one.
+#
+# What we *can* check exactly is everything that follows from (3).
 #
 # ### Exercise 1 (2 points): the general formula
 #
@@ -264,13 +379,28 @@ checks.exp_score_derivatives(exp_score_derivatives)
 # \tag{5}$$
 #
 # This is the answer to the lecture's homework. It needs nothing beyond what Grad-CAM already has, the activations
-# and one gradient map, and the exponential has disappeared. Two remarks:
+# and one gradient map, and the exponential has disappeared. Three remarks:
 #
 # - Where $g \neq 0$ you may cancel $g^2$: $\alpha = 1 / (2 + g \sum_{ab} A^k_{ab})$. Where $g = 0$ (a unit that
 #   a ReLU or a max-pool switched off, which happens a lot), (5) is $0/0$, and $\alpha = 0$ is the only sensible
 #   value. The pixel has no gradient to weight, and in (2) it is multiplied by $\mathrm{ReLU}(0) = 0$ anyway.
-# - The seeds' errata say it in one line: the closed form is exact **only** when the score is $\exp(S)$ and $S$ is
-#   piecewise linear in $A$. Section 3 measures what happens otherwise.
+# - The lecture's formula (3) is written with the derivatives of $Y$; the closed form (5) equals it **only** when the
+#   score is $\exp(S)$ and $S$ is piecewise linear in $A$. Section 3 measures what happens otherwise.
+# - The cancelled form has a **pole** at $g \sum_{ab} A^k_{ab} = -2$ and is negative below it. The pixels that
+#   count in (2) have $g > 0$, and after a ReLU layer $\sum_{ab} A^k_{ab} \geq 0$: there $\alpha \in (0, \tfrac12]$.
+#   With signed activations, as in the handwritten example of notebook 01 ($A^1$ and $A^3$ have negative entries),
+#   a map with $\sum_{ab} A^k_{ab} < 0$ can reach the pole. A one-pixel map with $g = 1$ shows the whole range
+#   (at the pole the denominator of (5) is exactly 0, and our convention returns 0):
+
+# %%
+for g_sum_a in [-3.0, -2.0, -1.5, -1.0, 0.0, 1.0, 10.0]:
+    one_pixel = reference.gradcampp_alphas(np.array([[[g_sum_a]]]), np.array([[[1.0]]]))[0, 0, 0]
+    print(f"g * sum(A) = {g_sum_a:5.1f}:  alpha = {one_pixel:+.4f}")
+
+# %% [markdown]
+# Between the pole and 0, $\alpha$ exceeds ½; below the pole it is negative, and a channel weight built from such
+# pixels can change sign. Section 4 meets one pixel of this kind ($A^3$, $g = -0.1$, $\alpha = 0.588$), harmless
+# there because (2) multiplies it by $\mathrm{ReLU}(g) = 0$.
 #
 # ### Exercise 3 (3 points): the closed form
 #
@@ -576,10 +706,47 @@ print(f"units changed by a factor 10: our alphas unchanged (to float32 rounding)
 #
 # ### Slip 2: normalizing $\alpha$ by its spatial sum
 #
-# The paper's code divides each map's $\alpha$'s by their sum over the map,
-# $\tilde\alpha^{kc}_{ij} = \alpha^{kc}_{ij} / \sum_{ab} \alpha^{kc}_{ab}$, before forming the weights. On a
-# network that ends in global average pooling, $g$ is constant over each map, so $\alpha$ is constant over each
-# map, $\tilde\alpha = 1/Z$ everywhere, and
+# The equations of the paper use $\alpha$ as it is. Its code normalizes it first, and two normalizations are in
+# circulation:
+#
+# - **over the whole map**, as in the authors' repository (`misc/utils.py` of `adityac94/Grad_CAM_plus_plus`):
+#   $\tilde\alpha^{kc}_{ij} = \alpha^{kc}_{ij} / \sum_{ab} \alpha^{kc}_{ab}$;
+# - **over the pixels with a positive gradient**, as in several ports of that code:
+#   $\tilde\alpha^{kc}_{ij} = \alpha^{kc}_{ij} / \sum_{ab:\, g^k_{ab} > 0} \alpha^{kc}_{ab}$.
+#
+# On the handwritten example they differ only for $A^3$, the one map with a negative gradient, whose $\alpha =
+# 0.588$ the first sum includes and the second leaves out. Both written out here, next to the formula without
+# normalization:
+
+# %%
+def normalized_alpha_weights(acts_now, grads_now, over="map"):
+    """Grad-CAM++ weights Σ α̃ ReLU(g) with α̃ = α / Σ α, the sum over the whole map (over="map", the authors' code)
+    or over the pixels with g > 0 only (over="positive", some ports); a map whose sum is 0 gets weight 0."""
+    alphas_now = torch_reference.gradcampp_alphas(acts_now, grads_now)
+    counted = alphas_now if over == "map" else torch.where(grads_now > 0, alphas_now, 0.0)
+    total_alpha = counted.sum(dim=(-2, -1), keepdim=True)
+    normalized = torch.where(total_alpha != 0, alphas_now / total_alpha.where(total_alpha != 0, 1.0), 0.0)
+    return (normalized * grads_now.relu()).sum(dim=(-2, -1))
+
+
+example_acts, example_grads = (torch.from_numpy(example[key]) for key in ("acts", "grads"))
+print("handwritten example, channel weights w_1, w_2, w_3:")
+for name, weights in [("alpha as in the equations", torch_reference.gradcampp_weights(example_acts, example_grads)),
+                      ("alpha / sum over the map", normalized_alpha_weights(example_acts, example_grads, "map")),
+                      ("alpha / sum over g > 0", normalized_alpha_weights(example_acts, example_grads, "positive")),
+                      ("mean of ReLU(g)", torch_reference.positive_gradcam_weights(example_grads))]:
+    print(f"  {name:26s} " + "  ".join(f"{w:.4f}" for w in weights))
+
+# %% [markdown]
+# The two normalizations agree on $A^1$ and $A^2$, where every gradient is positive: there each gives the mean of
+# $\mathrm{ReLU}(g)$ weighted by $\alpha$, with the weights summing to 1. For $A^3$ the whole-map sum is larger,
+# so its weight is smaller (0.1101 against 0.1639). The pixel weights now only *redistribute* one unit of weight
+# within a map; the saturating factor of the unnormalized formula, which makes its $w$ smaller for large
+# gradients, is gone.
+#
+# On a network that ends in global average pooling, $g$ is constant over each map, so $\alpha$ is constant over each
+# map. A map with $g^k > 0$ has every pixel positive, both sums are the same, and $\tilde\alpha = 1/Z$ everywhere;
+# a map with $g^k \leq 0$ gets weight 0 either way. So both normalizations give
 #
 # $$w_k^c = \sum_{ij} \frac{1}{Z} \mathrm{ReLU}(g^k_{ij}) = \frac{1}{Z}\sum_{ij}\mathrm{ReLU}(g^k_{ij}) :$$
 #
@@ -588,25 +755,18 @@ print(f"units changed by a factor 10: our alphas unchanged (to float32 rounding)
 # equivalent to Grad-CAM with positive gradients") argue that the two are close in general; here they are equal.
 
 # %%
-def normalized_alpha_weights(acts_now, grads_now):
-    """Grad-CAM++ weights as the paper's code forms them: α divided by its sum over each map, then Σ α ReLU(g)."""
-    alphas_now = torch_reference.gradcampp_alphas(acts_now, grads_now)
-    total_alpha = alphas_now.sum(dim=(-2, -1), keepdim=True)
-    normalized = torch.where(total_alpha != 0, alphas_now / total_alpha.where(total_alpha != 0, 1.0), 0.0)
-    return (normalized * grads_now.relu()).sum(dim=(-2, -1))
-
-
-normalized_weights = normalized_alpha_weights(A, g)
 positive = torch_reference.positive_gradcam_weights(g)
-same = (normalized_map(normalized_weights) - normalized_map(positive)).abs().max().item()
-print(f"normalized-alpha Grad-CAM++ vs positive-gradient Grad-CAM: largest map difference below 1e-5: {same < 1e-5}")
+for over in ("map", "positive"):
+    same = (normalized_map(normalized_alpha_weights(A, g, over)) - normalized_map(positive)).abs().max().item()
+    print(f"alpha / sum over {'the map' if over == 'map' else 'g > 0':7s} vs positive-gradient Grad-CAM, GAP network: "
+          f"largest map difference below 1e-5: {same < 1e-5}")
 for name, weights in [("positive-gradient Grad-CAM", positive), ("Grad-CAM", torch_reference.gradcam_weights(g))]:
     differences = (normalized_map(ours) - normalized_map(weights)).abs().amax(dim=(-2, -1))
     print(f"our Grad-CAM++ vs {name:27s}: largest map difference per image "
           + " ".join(f"{d:.3f}" for d in differences))
 
 # %% [markdown]
-# The normalized version *is* positive-gradient Grad-CAM, to float32 rounding. Our closed form is not, but it is
+# Either normalized version *is* positive-gradient Grad-CAM, to float32 rounding. Our closed form is not, but it is
 # close. On a GAP network $\alpha^{kc} = 1/(2 + c_k)$ is one number per channel, with
 # $c_k = g_k \sum_{ab} A^k_{ab} = W_{ck}\cdot\mathrm{mean}(A^k)$, **channel $k$'s contribution to the logit**. So
 #
@@ -622,21 +782,28 @@ print(f"c_k over the channels with g > 0: median {contributions.median():.2f}, "
 print(f"so 1/(2 + c_k) ranges from {1 / (2 + contributions.max()):.2f} to {1 / (2 + contributions.min()):.2f}")
 
 # %% [markdown]
-# On the FC network the gradients vary over the map, and the normalization no longer reduces Grad-CAM++ to
-# positive-gradient Grad-CAM. It still changes the answer, so it is a different method from the one in the paper's
-# equations:
+# On the FC network the gradients vary over the map, and neither normalization reduces Grad-CAM++ to
+# positive-gradient Grad-CAM any more; nor do the two agree with each other. Each changes the answer, so each is a
+# different method from the one in the paper's equations:
 
 # %%
 fc_model = models["fc"]
 fc = tinycam.capture(fc_model, images, fc_model.last_conv, target=0)
-fc_normalized = normalized_map(normalized_alpha_weights(fc.acts, fc.grads), fc.acts)
-fc_positive = normalized_map(torch_reference.positive_gradcam_weights(fc.grads), fc.acts)
-fc_ours = normalized_map(torch_reference.gradcampp_weights(fc.acts, fc.grads), fc.acts)
-print(f"FC network: |g| has median {fc.grads[fc.grads != 0].abs().median():.3f}; largest map difference, "
-      f"normalized-alpha vs positive-gradient: {(fc_normalized - fc_positive).abs().max():.3f}, "
-      f"normalized-alpha vs ours: {(fc_normalized - fc_ours).abs().max():.3f}")
+fc_maps = {"alpha / sum over the map": normalized_map(normalized_alpha_weights(fc.acts, fc.grads, "map"), fc.acts),
+           "alpha / sum over g > 0": normalized_map(normalized_alpha_weights(fc.acts, fc.grads, "positive"), fc.acts),
+           "alpha as in the equations": normalized_map(torch_reference.gradcampp_weights(fc.acts, fc.grads), fc.acts),
+           "positive-gradient Grad-CAM": normalized_map(torch_reference.positive_gradcam_weights(fc.grads), fc.acts)}
+print(f"FC network: |g| has median {fc.grads[fc.grads != 0].abs().median():.3f}; largest map difference between")
+names = list(fc_maps)
+for i, first in enumerate(names):
+    for second in names[i + 1:]:
+        print(f"  {first:25s} and {second:26s}: {(fc_maps[first] - fc_maps[second]).abs().max():.3f}")
 
 # %% [markdown]
+# Normalizing over the pixels with $g > 0$ lands close to positive-gradient Grad-CAM (0.027), normalizing over the
+# whole map does not (0.104), and neither is the formula of the equations (0.094 and 0.129 from it). A library's
+# "Grad-CAM++" can be any of the three; `tinycam` computes the equations' version.
+#
 # ### Slip 3: computing $\exp(S)$
 #
 # The paper's code forms $\partial^2 Y = e^{S} g^2$ and $\partial^3 Y = e^{S} g^3$ explicitly, then divides. The
@@ -713,7 +880,6 @@ for r in small_study.rows:
 
 # %%
 buckets = [name for name, _, _ in study.SIZE_BUCKETS]
-colours = {"cam": "tab:gray", "gradcam": "tab:blue", "gradcam++": "tab:red", "positive-gradcam": "tab:orange"}
 fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey="row")
 for column, model_name in enumerate(("gap", "fc")):
     rows = [r for r in small_study.rows if r.model == model_name]
@@ -721,8 +887,10 @@ for column, model_name in enumerate(("gap", "fc")):
     for number, r in enumerate(rows):
         offset = (number - (len(rows) - 1) / 2) * width
         label = study.METHOD_NAMES[r.method]
-        axes[0, column].bar(np.arange(3) + offset, r.mean_share, width, color=colours[r.method], label=label)
-        axes[1, column].bar(np.arange(3) + offset, r.peak_coverage, width, color=colours[r.method], label=label)
+        colour, hatch = STYLE[r.method]
+        for row, values in enumerate((r.mean_share, r.peak_coverage)):
+            axes[row, column].bar(np.arange(3) + offset, values, width, color=colour, hatch=hatch, edgecolor="black",
+                                  linewidth=0.5, label=label)
     axes[0, column].scatter(np.arange(3), small_study.uniform_share, marker="_", s=600, color="black",
                             label="uniform map", zorder=3)
     axes[0, column].set_title(f"{model_name.upper()} network: mean share of the map's mass per instance", fontsize=10)
@@ -731,7 +899,7 @@ for column, model_name in enumerate(("gap", "fc")):
         axes[row, column].set_xticks(np.arange(3), [f"{b} objects" for b in buckets])
 axes[0, 0].set_ylabel("% of the map's mass")
 axes[1, 0].set_ylabel("% of the instances")
-axes[0, 0].legend(fontsize=8, loc="upper left")
+axes[0, 0].legend(fontsize=9, loc="upper left")
 plt.show()
 
 # %% [markdown]
@@ -790,14 +958,15 @@ print(f"share on the small circle, median over {B} images: the best single chann
       f"Grad-CAM {share_of['Grad-CAM'].median():.1%}, Grad-CAM++ {share_of['Grad-CAM++'].median():.1%}")
 
 fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-ax.hist(100 * small_share[useful], bins=40, color="lightgray", label="one channel (g > 0)")
-for (name, values), colour in zip(share_of.items(), ("tab:blue", "tab:red")):
-    ax.axvline(100 * values.median(), color=colour, label=f"{name} (median)")
+ax.hist(100 * small_share[useful], bins=40, color=STYLE["image"][0], edgecolor="gray", linewidth=0.3,
+        label="one channel (g > 0)")
+for (name, values), method, line in zip(share_of.items(), ("gradcam", "gradcam++"), ("-", "-.")):
+    ax.axvline(100 * values.median(), color=STYLE[method][0], linestyle=line, linewidth=2, label=f"{name} (median)")
 ax.axvline(100 * best_channel.median(), color="black", linestyle="--", label="best channel (median)")
 ax.set_xlabel("% of the activation mass on the small circle")
 ax.set_ylabel("channels × images")
 ax.set_title("The channels see all three circles: weighting them cannot single out the small one")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 plt.show()
 
 # %% [markdown]
@@ -836,6 +1005,10 @@ with torch.no_grad():
 #   $\alpha = \partial^2 Y / (2\partial^2 Y + \sum_{ab} A_{ab}\, \partial^3 Y)$. With $Y = e^{S}$ and $S$ piecewise
 #   linear in $A$, $\partial^2 Y = e^S g^2$ and $\partial^3 Y = e^S g^3$, $e^S$ cancels, and
 #   $\alpha = g^2/(2g^2 + \sum_{ab} A_{ab}\, g^3)$, with 0 where $g = 0$.
+# - **The motivation.** The three-dogs mechanism needs one feature map per object and a gradient confined to it:
+#   then Grad-CAM weighs the dogs 36 : 9 : 1 by their footprints and Grad-CAM++ 2.84 : 2.45 : 1. On the GAP network
+#   the gradient is $W_{ck}/Z$ everywhere, Grad-CAM's weights are the same for every image, and the fading of a
+#   small circle is an activation effect.
 # - **Checked exactly.** Autograd's exact third derivatives reproduce the closed form to float64 rounding on a
 #   piecewise-linear head. On smooth heads the two drift apart, and on a sigmoid head formula (3) even gives
 #   negative weights.

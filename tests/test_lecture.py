@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
+from tinycam import reference
 from tinycam.course import lecture
 
 
@@ -39,3 +43,19 @@ def test_worked_example_shapes():
     ex = lecture.worked_example()
     assert ex["acts"].shape == ex["grads"].shape == (3, 2, 2)
     assert ex["alphas"].shape == (3,) and ex["L"].shape == ex["relu_L"].shape == (2, 2)
+
+
+def test_three_dogs_gives_grad_cam_weights_in_the_footprints_ratio_and_grad_cam_pp_nearly_evens_them():
+    acts = lecture.three_dogs()
+    assert acts.shape == (3, 12, 12) and set(np.unique(acts)) == {0.0, 1.0}
+    assert acts.sum(axis=(1, 2)).tolist() == [36.0, 9.0, 1.0]
+    assert (acts.sum(axis=0) <= 1).all()  # the dogs do not overlap
+    grads = acts.copy()  # the gradient of S = Σ ReLU(A − 1/2): 1 on each dog, 0 elsewhere
+    gradcam = reference.gradcam_weights(grads)
+    assert gradcam == pytest.approx(np.array([36.0, 9.0, 1.0]) / 144, rel=1e-12)
+    # by hand: α = 1/(2 + g ΣA) = 1/(2 + n) on the n pixels of a dog, so w = n/(2 + n): 36/38, 9/11, 1/3
+    pp = reference.gradcampp_weights(acts, grads)
+    assert pp == pytest.approx([36 / 38, 9 / 11, 1 / 3], rel=1e-12)
+    assert (pp / pp[2]).round(2).tolist() == [2.84, 2.45, 1.0]
+    with pytest.raises(ValueError, match="size >= 12"):
+        lecture.three_dogs(size=8)

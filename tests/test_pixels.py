@@ -242,6 +242,64 @@ def test_class_model_on_a_linear_score_follows_the_closed_form():
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
 
 
+def test_class_model_from_a_mean_image_follows_the_closed_form_around_it():
+    # ascent on w·I − λ‖I − m‖² from I = m: I_n = m + w / (2λ) · (1 − (1 − 2λ·lr)^n), the zero start shifted by m
+    weights = torch.randn(2, 1, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    mean = torch.tensor([[[0.2, -0.4, 0.7], [1.5, 0.0, -2.0], [0.3, 0.3, 0.9]]], dtype=torch.float64)
+    lam, lr, n = 0.1, 0.5, 7
+    got = pixels.class_model(linear_model(weights), [1, 0], shape=(1, 3, 3), steps=n, lr=lr, l2=lam, mean=mean)
+    expected = mean + torch.stack([weights[1], weights[0]]) / (2 * lam) * (1 - (1 - 2 * lam * lr) ** n)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    # no steps: the mean itself, broadcast from one value per channel
+    colour = torch.tensor([0.1, 0.5, 0.9]).reshape(3, 1, 1)
+    start = pixels.class_model(small_cnn("fc"), [0, 1], shape=(3, 10, 10), steps=0, mean=colour)
+    assert start.shape == (2, 3, 10, 10) and torch.equal(start, colour.double().expand(2, 3, 10, 10))
+
+
+def test_class_model_pulls_toward_the_mean_not_toward_zero():
+    # a model whose score ignores the image: only the regularizer acts, and it keeps the image at the mean
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1)).double()
+    with torch.no_grad():
+        model[1].weight.zero_()
+    colour = torch.tensor([0.4, 0.5, 0.6], dtype=torch.float64).reshape(3, 1, 1)
+    kwargs = dict(shape=(3, 4, 4), steps=20, lr=1.0, l2=0.1, jitter=1, blur_sigma=1.0, blur_every=2)
+    torch.testing.assert_close(pixels.class_model(model, [0], mean=colour, **kwargs)[0], colour.expand(3, 4, 4),
+                               rtol=0, atol=0)
+    # the same run with a mean of 0 equals the default (zeros), bit for bit
+    assert torch.equal(pixels.class_model(small_cnn("fc"), [2], shape=(3, 10, 10), steps=4, jitter=1, mean=0.0),
+                       pixels.class_model(small_cnn("fc"), [2], shape=(3, 10, 10), steps=4, jitter=1))
+
+
+def test_class_model_noise_starts_near_the_mean_and_moves_off_a_flat_point():
+    # ReLU(conv) with a negative bias is off everywhere on a flat image: the gradient there is exactly 0
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).double()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(0)))
+        model[0].bias.fill_(-0.05)
+    flat = pixels.class_model(model, [0], shape=(3, 8, 8), steps=10, l2=0.0)
+    assert bool((flat == 0).all())  # stuck at the start
+    start = pixels.class_model(model, [0], shape=(3, 8, 8), steps=0, mean=0.5, noise=0.01, seed=1)
+    assert 0 < (start - 0.5).abs().max() <= 0.01
+    assert torch.equal(start, pixels.class_model(model, [0], shape=(3, 8, 8), steps=0, mean=0.5, noise=0.01, seed=1))
+    moved = pixels.class_model(model, [0], shape=(3, 8, 8), steps=10, l2=0.0, noise=0.01, seed=1)
+    with torch.no_grad():
+        assert model(moved)[0, 0] > model(start - 0.5)[0, 0]
+    with pytest.raises(ValueError, match="noise must be a finite number"):
+        pixels.class_model(model, [0], shape=(3, 8, 8), noise=-0.1)
+
+
+@pytest.mark.parametrize(
+    "mean, error, message",
+    [(torch.zeros(2, 1, 1), ValueError, r"mean of shape \(2, 1, 1\) does not broadcast to the image shape"),
+     (torch.zeros(1, 3, 1, 1), ValueError, "at most 3 dimensions"),
+     (torch.tensor([0.0, float("nan"), 0.0]).reshape(3, 1, 1), ValueError, "mean must be finite"),
+     ("grey", TypeError, "mean must be None, a number or a tensor"), (True, TypeError, "mean must be None")],
+)
+def test_class_model_mean_is_checked(mean, error, message):
+    with pytest.raises(error, match=message):
+        pixels.class_model(small_cnn("fc"), [0], shape=(3, 10, 10), steps=1, mean=mean)
+
+
 def test_class_model_is_deterministic_from_its_seed_and_raises_the_score():
     model = small_cnn("fc")
     kwargs = dict(shape=(3, 10, 10), steps=15, lr=0.5, jitter=1, blur_sigma=0.5, blur_every=5)

@@ -260,7 +260,7 @@ def _check_ascent_options(**options: float) -> None:
     """Class model visualization's options: counts are non-negative integers, rates finite and non-negative."""
     for name, smallest in (("steps", 0), ("jitter", 0), ("blur_every", 1)):
         count(name, options[name], smallest, what=f"an integer ≥ {smallest}")
-    for name in ("lr", "l2", "blur_sigma"):
+    for name in ("lr", "l2", "blur_sigma", "noise"):
         value = options[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
@@ -277,23 +277,52 @@ def class_model(
     blur_sigma: float = 0.0,
     blur_every: int = 10,
     seed: int = 0,
+    mean: float | torch.Tensor | None = None,
+    noise: float = 0.0,
 ) -> torch.Tensor:
-    """argmax_I S_c(I) − λ‖I‖²₂ by gradient ascent from I = 0 (Simonyan et al., ICLR 2014 workshop, section 2):
+    """argmax_I S_c(I) − λ‖I − m‖²₂ by gradient ascent from I = m (Simonyan et al., ICLR 2014 workshop, section 2,
+    where the data are zero-centred, so m = 0 is the mean image and their λ‖I‖²₂ pulls toward it):
     repeat: S_c of the current image, backprop the one-hot score vector to the image, take a small step
-    I += lr · (∂S_c/∂I − 2λI). Options: `jitter` (random shifts by up to that many pixels each step) and `blur_sigma`
-    (a Gaussian blur every `blur_every` steps), the usual regularizers. One image per target class, all optimized
-    together, in the dtype and on the device of the model's parameters; deterministic from `seed`.
-    Returns (n_targets, *shape)."""
+    I += lr · (∂S_c/∂I − 2λ(I − m)). `mean` is m: None (zeros), a number, or a tensor that broadcasts to `shape`
+    (e.g. (3, 1, 1), the mean colour, for a model that centres its input itself). `noise` starts from
+    m + noise · U(−1, 1) instead (seeded), for a network whose gradient at a flat image is exactly 0. Options: `jitter` (random shifts
+    of I − m by up to that many pixels each step) and `blur_sigma` (a Gaussian blur of I − m every `blur_every`
+    steps), the usual regularizers. One image per target class, all optimized together, in the dtype and on the
+    device of the model's parameters; deterministic from `seed`. Returns (n_targets, *shape)."""
     like = next(model.parameters(), next(model.buffers(), torch.zeros(())))
     targets = class_indices(targets).to(like.device)
-    _check_ascent_options(steps=steps, lr=lr, l2=l2, jitter=jitter, blur_sigma=blur_sigma, blur_every=blur_every)
+    _check_ascent_options(steps=steps, lr=lr, l2=l2, jitter=jitter, blur_sigma=blur_sigma, blur_every=blur_every,
+                          noise=noise)
+    centre = _ascent_mean(mean, shape, like)
     generator = torch.Generator().manual_seed(seed)
-    image = torch.zeros(len(targets), *shape, dtype=like.dtype, device=like.device)
+    offset = torch.zeros(len(targets), *shape, dtype=like.dtype, device=like.device)  # I − m
+    if noise > 0:
+        offset = noise * (2 * torch.rand(offset.shape, generator=generator, dtype=like.dtype) - 1).to(like.device)
     for step in range(steps):
         dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist() if jitter else (0, 0))
-        x = image.roll((dy, dx), dims=(-2, -1))
-        grads = _input_gradients(model, x, targets)
-        image = (x + lr * (grads - 2 * l2 * x)).roll((-dy, -dx), dims=(-2, -1))
+        x = offset.roll((dy, dx), dims=(-2, -1))
+        grads = _input_gradients(model, x if centre is None else centre + x, targets)
+        offset = (x + lr * (grads - 2 * l2 * x)).roll((-dy, -dx), dims=(-2, -1))
         if blur_sigma > 0 and (step + 1) % blur_every == 0:
-            image = _gaussian_blur(image, blur_sigma)
-    return image
+            offset = _gaussian_blur(offset, blur_sigma)
+    return offset if centre is None else centre + offset
+
+
+def _ascent_mean(mean: float | torch.Tensor | None, shape: tuple[int, int, int],
+                 like: torch.Tensor) -> torch.Tensor | None:
+    """class_model's `mean` as a finite tensor of the model's dtype that broadcasts to `shape` (None stays None)."""
+    if mean is None:
+        return None
+    if isinstance(mean, bool) or not isinstance(mean, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"mean must be None, a number or a tensor, got {type(mean).__name__}")
+    centre = torch.as_tensor(mean, dtype=like.dtype, device=like.device)
+    try:
+        torch.broadcast_shapes(centre.shape, tuple(shape))
+    except RuntimeError:
+        raise ValueError(f"mean of shape {tuple(centre.shape)} does not broadcast to the image shape {tuple(shape)}; "
+                         f"pass one value per channel as ({shape[0]}, 1, 1) or a whole image {tuple(shape)}") from None
+    if centre.dim() > len(shape):
+        raise ValueError(f"mean must have at most {len(shape)} dimensions (one image), got shape {tuple(centre.shape)}")
+    if not bool(torch.isfinite(centre).all()):
+        raise ValueError("mean must be finite (no NaN or inf)")
+    return centre.expand(*shape)

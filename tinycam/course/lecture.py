@@ -1,7 +1,8 @@
 """The lecture's numbers, read from data/ (typed once there), and `python -m tinycam lecture`.
 
-`worked_example()` gives the handwritten Grad-CAM example (001) and `conv_examples()` the convolution-arithmetic
-examples of the CNN slides (004), as float64 arrays. Tests, notebooks and the command line all read them from here.
+`worked_example()` gives the handwritten Grad-CAM example (001), `conv_examples()` the convolution-arithmetic
+examples of the CNN slides (004), and `three_dogs()` the lecture's three-dogs picture as feature maps, all as float64
+arrays. Tests, notebooks and the command line all read them from here.
 """
 
 import argparse
@@ -29,6 +30,18 @@ def worked_example():
 def conv_examples():
     """The CNN slides' examples: stride_example, transposed_example and padding_example (see data/README.md)."""
     return _arrays(json.loads((DATA_DIR / "conv_arithmetic.json").read_text()))
+
+
+def three_dogs(size=12):
+    """The lecture's three dogs (000, 003: Grad-CAM++'s motivation) as three feature maps (3, size, size): map k is 1 on
+    the footprint of dog k and 0 elsewhere, one dog per map, footprints of 36, 9 and 1 pixels (6×6, 3×3, 1×1), apart."""
+    if size < 12:
+        raise ValueError(f"three_dogs needs size >= 12 to place the 6x6, 3x3 and 1x1 footprints apart, got {size}")
+    acts = np.zeros((3, size, size))
+    acts[0, 1:7, 1:7] = 1.0  # the large dog: 36 px
+    acts[1, 2:5, 8:11] = 1.0  # the medium dog: 9 px
+    acts[2, 9, 3] = 1.0  # the small dog: 1 px
+    return acts
 
 
 def format_matrix(m, indent="    ", width=8, digits=3):
