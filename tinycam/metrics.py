@@ -5,6 +5,8 @@ maps: (B, H, W), finite and non-negative (as `tinycam.explain` returns them), to
 and bool maps are taken as float64); masks: bool or 0/1 of any dtype, (B, H, W) for "all objects of the class", or
 (B, M, H, W) for one mask per object instance. Every function is batched and returns one value per image (or per
 instance); an all-zero map scores 0, never NaN, and a flat map (constant, to within 1e-6 of its maximum) points nowhere.
+The similarity measures compare two batches of maps of one shape: `spearman` any (B, ...) signed maps, `ssim` maps in
+[0, data_range].
 """
 
 import numpy as np

@@ -152,6 +152,7 @@ def randomization_similarity(
     randomized: Iterator[tuple[str, nn.Module]] | Sequence[tuple[str, nn.Module]] | None = None,
     seed: int = 0,
     options: dict | None = None,
+    maps: dict[str, torch.Tensor] | None = None,
 ) -> Similarity:
     """Each method's map on `model` against its map on each randomized model, for the same images and classes:
     Spearman's ρ of the raw maps and of their absolute values, and SSIM of `comparable_maps` (Adebayo et al.,
@@ -161,8 +162,10 @@ def randomization_similarity(
     `independent_randomization(model, seed)`, or [("shuffled labels", load_model("gap_shuffled"))] for the data
     randomization test. target: as for `tinycam.capture`, resolved once on the trained model (None: its predicted
     classes), so every model explains the same class. Maps come from `tinycam.explain(..., normalize=False)`;
-    options: {method: its extra options}, e.g. {"occlusion": {"patch": 8}}. A method that raises ValueError on the
-    trained model (e.g. CAM on a network without global average pooling) is skipped, with the reason in `skipped`.
+    options: {method: its extra options}, e.g. {"occlusion": {"patch": 8}}. maps: {method: its map on `model`}, raw
+    as `explain(..., normalize=False)` gives them, when the caller has them already (they are not recomputed).
+    A method that raises ValueError on the trained model (e.g. CAM on a network without global average pooling) is
+    skipped, with the reason in `skipped`.
     On a randomized model a map may go blank (every ReLU after the layer dead, gradients zero): it is then all
     zeros, which is what that model explains, and the warning about it is silenced."""
     check_images(model, images)
@@ -171,6 +174,9 @@ def randomization_similarity(
     originals: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
     for method in methods:
+        if maps is not None and method in maps:
+            originals[method] = maps[method]
+            continue
         try:
             originals[method] = _maps(model, images, layer, method, targets, options)
         except ValueError as error:
