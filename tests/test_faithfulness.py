@@ -135,9 +135,9 @@ def test_the_model_is_left_as_found():
     (torch.rand(2, 3, 10, 10), {}, "reduce per-colour-channel maps first"),
     (torch.rand(2, 5, 5), {}, "upsample the maps"),
     (torch.full((2, 10, 10), float("nan")), {}, "NaN or inf"),
-    (torch.rand(2, 10, 10), {"steps": 0}, "steps must be an integer ≥ 1"),
-    (torch.rand(2, 10, 10), {"steps": 101}, "at most the number of pixels"),
-    (torch.rand(2, 10, 10), {"batch_size": 0}, "batch_size must be an integer ≥ 1"),
+    (torch.rand(2, 10, 10), {"steps": 0}, r"steps must be an integer from 1 to the number of pixels \(100\)"),
+    (torch.rand(2, 10, 10), {"steps": 101}, "from 1 to the number of pixels"),
+    (torch.rand(2, 10, 10), {"batch_size": 0}, "batch_size must be a positive integer"),
     (torch.rand(2, 10, 10), {"output": "logits"}, "output must be one of"),
     (torch.rand(2, 10, 10), {"baseline": torch.zeros(4)}, "baseline must be a number or broadcast"),
 ])

@@ -14,14 +14,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinycam.capturing import Target, all_finite, capture, check_images
+from tinycam.capturing import (
+    PIXELS_PER_FORWARD,
+    Target,
+    all_finite,
+    capture,
+    check_images,
+    class_probabilities,
+    count,
+)
 
 __all__ = [
     "Curves",
     "BLUR_TAPS",
     "BLUR_SIGMA",
     "blur",
-    "class_probabilities",
     "deletion_order",
     "area_under_curve",
     "deletion_curve",
@@ -30,8 +37,6 @@ __all__ = [
 
 # RISE's insertion starts from the image blurred by an 11-tap Gaussian of std 5 pixels (its released code: gkern(11, 5))
 BLUR_TAPS, BLUR_SIGMA = 11, 5.0
-_PIXELS_PER_FORWARD = 2**18  # default batch_size: at least this many pixels per forward pass (64 images of 64×64)
-_OUTPUTS = ("sigmoid", "softmax", "score")
 
 
 class Curves(NamedTuple):
@@ -40,17 +45,6 @@ class Curves(NamedTuple):
     fractions: torch.Tensor  # (n + 1,) the fraction of pixels removed (inserted) at each step, 0 to 1
     probabilities: torch.Tensor  # (B, n + 1) the class probability at each step
     auc: torch.Tensor  # (B,) the area under each curve, `area_under_curve`
-
-
-def class_probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = None) -> torch.Tensor:
-    """p = sigmoid(S), softmax(S) or S itself ("score"), as `output` says, else `model.output_activation`, else
-    softmax: the probabilities the model's scores stand for, (B, n_classes)."""
-    activation = output or getattr(model, "output_activation", "softmax")
-    if activation not in _OUTPUTS:
-        raise ValueError(f"output must be one of {_OUTPUTS}, got {activation!r}")
-    if activation == "sigmoid":
-        return torch.sigmoid(scores)
-    return scores.softmax(dim=1) if activation == "softmax" else scores
 
 
 def blur(images: torch.Tensor, taps: int = BLUR_TAPS, sigma: float = BLUR_SIGMA) -> torch.Tensor:
@@ -102,12 +96,6 @@ def _check_maps(maps: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return maps.to(images.device)
 
 
-def _count(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
-    return value
-
-
 def _curves(
     model: nn.Module,
     images: torch.Tensor,
@@ -122,12 +110,10 @@ def _curves(
     """Step k shows `finish` on the first ⌊k·N / steps⌋ pixels of the map's order and `start` elsewhere."""
     batch, _, height, width = images.shape
     pixels = height * width
-    steps = _count("steps", steps, 1)
-    if steps > pixels:
-        raise ValueError(f"steps must be at most the number of pixels ({pixels}), got {steps}")
+    steps = count("steps", steps, 1, pixels, f"an integer from 1 to the number of pixels ({pixels})")
     if batch_size is None:
-        batch_size = max(batch, -(-_PIXELS_PER_FORWARD // pixels))
-    batch_size = _count("batch_size", batch_size, 1)
+        batch_size = max(batch, -(-PIXELS_PER_FORWARD // pixels))
+    batch_size = count("batch_size", batch_size, what="a positive integer (or None)")
     class_probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     ranks = deletion_order(maps)
     counts = torch.arange(steps + 1, device=images.device) * pixels // steps  # pixels changed at each step
