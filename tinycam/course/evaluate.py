@@ -38,7 +38,7 @@ from tinycam.shapes import make_images
 __all__ = ["DEFAULT_N", "DEFAULT_SEED", "DEFAULT_STEPS", "OPTIONS", "EvaluationRow", "Evaluation", "run_evaluation",
            "main"]
 
-DEFAULT_N = 24
+DEFAULT_N = 16
 DEFAULT_SEED = 30000  # training used seed 0, the held-out accuracy 10000, the study 20000
 DEFAULT_STEPS = 16  # deletion / insertion steps: 256 of the 4096 pixels at a time
 RANDOMIZATION_SEED = 0
@@ -108,7 +108,9 @@ class Evaluation:
             "(features.10, 16×16), upsampled to 64×64. Every method of `tinycam.explaining.METHODS`, with "
             f"`tinycam.explain(..., normalize=False)` (options: {OPTIONS}); per-colour-channel maps (guided "
             "backprop, Guided Grad-CAM) reduced to their largest absolute value over the channels; every map "
-            "min-max normalized per image.",
+            "min-max normalized per image. On a GAP network ∂S^c/∂A^k_ij = w^c_k / (h·w) is the same at every "
+            "position, so the gradient-weighted methods collapse: HiResCAM and XGrad-CAM give Grad-CAM's map, "
+            "LayerCAM gives positive-gradient Grad-CAM's (and their rows agree); on the FC network they differ.",
             f"- **Deletion / insertion** (Petsiuk et al., BMVC 2018, section 4.1): the pixels in the map's order, "
             f"most important first (ties in raster order), {self.steps} steps of {4096 // self.steps} pixels; "
             "deletion replaces them with black, insertion puts them back into the image blurred by an 11-tap Gaussian "
