@@ -212,7 +212,7 @@ def select(explorer, label, text):
 def test_notebook_03_runs_in_chromium_and_the_explorer_follows_its_controls(tmp_path):
     missing = _missing()
     if missing:  # only reached under CI (the skip mark covers the rest): a skipped browser check must not pass CI
-        pytest.fail(f"CI must run the browser test, but {missing} is missing; .ci/run installs chromium and "
+        pytest.fail(f"CI must run the browser test, but it lacks {missing}; .ci/run installs chromium and "
                     "chromium-driver with apt, and requirements.txt pins selenium")
     started = time.monotonic()
     deadline = Deadline(BUDGET_S)
@@ -265,7 +265,8 @@ def test_notebook_03_runs_in_chromium_and_the_explorer_follows_its_controls(tmp_
         select(explorer, "method", "cam")
         deadline.wait(lambda: "cannot run" in explorer.find_element(By.CSS_SELECTOR, ".widget-html").text,
                       "the explorer's message that CAM cannot run on features.5", limit=30)
-        assert not driver.execute_async_script(PICTURE, explorer)["visible"]
+        deadline.wait(lambda: not driver.execute_async_script(PICTURE, explorer)["visible"],
+                      "the explorer to hide its picture when CAM cannot run", limit=10)
         screenshot(explorer, "explorer_cam_cannot_run")
 
         assert driver.execute_script(SHOWN_ERRORS) == []

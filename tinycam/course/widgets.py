@@ -76,8 +76,8 @@ class Explorer:
                                normalize=normalize)[0].detach()
         except ValueError as error:
             self.map = self.score = self.probability = None
+            self.picture.layout.display = "none"  # hidden, not emptied: an empty Image shows a broken-image glyph
             self.message.value = f"<b>{self.method.value}</b> cannot run here: {error}"
-            self.picture.layout.display = "none"  # an empty Image would show the browser's broken-image glyph
             return
         self.score, self.probability = self._score(image)
         class_name = self.target.label
