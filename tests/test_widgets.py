@@ -32,17 +32,17 @@ def test_each_control_changes_what_is_shown():
     assert torch.equal(ex.map, map_before) and bytes(ex.picture.value) != picture_before
 
 
-def test_an_unusable_choice_hides_the_picture_and_shows_the_error():
+def test_an_unusable_choice_removes_the_picture_and_shows_the_error():
     images = torch.rand(2, 3, 16, 16)
     ex = Explorer(small_model(), images, layers=[LAST, "0.2"], class_names=CLASS_NAMES)
-    assert ex.picture.layout.display is None
+    assert ex.picture in ex.widget.children
     ex.layer.value = "0.2"
     ex.method.value = "cam"  # CAM needs the layer right before GAP + linear
-    # hidden, not an empty <img> (which a browser draws as a broken-image glyph)
-    assert ex.map is None and ex.score is None and ex.picture.layout.display == "none"
+    # taken out of the widget, not left as an empty <img> (which a browser draws as a broken-image glyph)
+    assert ex.map is None and ex.score is None and ex.picture not in ex.widget.children
     assert "cannot run here" in ex.message.value and "CAM needs" in ex.message.value
     ex.layer.value = LAST
-    assert ex.map is not None and ex.picture.layout.display is None and "CAM needs" not in ex.message.value
+    assert ex.map is not None and ex.widget.children[-1] is ex.picture and "CAM needs" not in ex.message.value
 
 
 def test_the_picture_is_shown_at_its_pixel_size():

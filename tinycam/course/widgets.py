@@ -56,6 +56,8 @@ class Explorer:
         for control in controls:
             control.observe(lambda _change: self.render(), names="value")
         self.widget = W.VBox([W.HBox(controls[:3]), W.HBox(controls[3:]), self.message, self.picture])
+        self._with_picture = self.widget.children
+        self._without_picture = self.widget.children[:-1]
         self.map = self.score = self.probability = None
         self.render()
 
@@ -68,7 +70,7 @@ class Explorer:
 
     def render(self):
         """Recompute the map for the current choices and redraw; an unusable choice (CAM on a layer without GAP)
-        hides the picture and shows its error message instead."""
+        takes the picture out of the widget and shows its error message instead."""
         image = self.images[self.image_index.value : self.image_index.value + 1]
         normalize = self.normalized.value
         try:
@@ -76,7 +78,7 @@ class Explorer:
                                normalize=normalize)[0].detach()
         except ValueError as error:
             self.map = self.score = self.probability = None
-            self.picture.layout.display = "none"  # hidden, not emptied: an empty Image shows a broken-image glyph
+            self.widget.children = self._without_picture  # removed, not emptied: an empty Image is a broken glyph
             self.message.value = f"<b>{self.method.value}</b> cannot run here: {error}"
             return
         self.score, self.probability = self._score(image)
@@ -86,7 +88,7 @@ class Explorer:
         self.picture.value = self._draw(image[0].detach().cpu(), self.map.cpu(), normalize, f"{class_name}: {strength}")
         width, _height = png_size(self.picture.value)
         self.picture.width = str(width)  # shown at its pixel size (height follows), neither stretched nor blurred
-        self.picture.layout.display = None
+        self.widget.children = self._with_picture
 
     def _draw(self, rgb, heatmap, normalize, strength):
         """The PNG: image | map (with its colourbar) | overlay."""
