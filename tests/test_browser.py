@@ -260,16 +260,18 @@ def test_notebook_03_runs_in_chromium_and_the_explorer_follows_its_controls(tmp_
         message = explorer.find_element(By.CSS_SELECTOR, ".widget-html").text
         assert "square" in message and "y =" in message and "p =" in message, message
 
-        # CAM reads GapNet's last layer (the picture changes), not features.5: there the message, and no <img> left
-        # to show a broken-image glyph. One change at a time, each seen through, as a student clicks.
-        select(explorer, "method", "cam")
-        deadline.wait(lambda: picture(after=shown[-1]), "the picture to change after method = cam", limit=30)
+        # CAM cannot read features.5 (two changes sent back to back, as a quick student clicks): the message, and no
+        # <img> left to show a broken-image glyph; back on GapNet's last layer CAM runs and the picture returns
         select(explorer, "layer", "features.5")
+        select(explorer, "method", "cam")
         deadline.wait(lambda: "cannot run" in explorer.find_element(By.CSS_SELECTOR, ".widget-html").text,
                       "the explorer's message that CAM cannot run on features.5", limit=30)
         deadline.wait(lambda: driver.execute_async_script(PICTURE, explorer) is None,
                       "the explorer to take its picture out when CAM cannot run", limit=10)
         screenshot(explorer, "explorer_cam_cannot_run")
+        select(explorer, "layer", "features.10")
+        cam = deadline.wait(lambda: picture(after=shown[-1]), "the picture to return with CAM on features.10", limit=30)
+        assert cam["visible"] and cam["shown"] == cam["natural"], cam
         assert driver.execute_script(SHOWN_ERRORS) == []
         assert driver.execute_script(NOTEBOOK_STATE)["errors"] == []
     total_s = time.monotonic() - started

@@ -10,6 +10,7 @@ updates in any front end and is never blurred by scaling. `explorer.map` holds t
 
 import io
 import struct
+import threading
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -59,47 +60,56 @@ class Explorer:
         self._with_picture = self.widget.children
         self._without_picture = self.widget.children[:-1]
         self.map = self.score = self.probability = None
+        # one render at a time, each from one reading of the controls: should a kernel handle widget messages on two
+        # threads (ipykernel 7 has subshells), interleaved renders would show one choice's message beside another's
+        # picture
+        self._rendering = threading.RLock()
         self.render()
 
-    def _score(self, image):
-        """y^c for the chosen class and its probability (None for a model whose output_activation is "score")."""
-        scores = capture(self.model, image, None, self.target.value, gradients=False).scores
+    def _score(self, image, target):
+        """y^c for class `target` and its probability (None for a model whose output_activation is "score")."""
+        scores = capture(self.model, image, None, target, gradients=False).scores
         to_probabilities = PROBABILITIES.get(getattr(self.model, "output_activation", "softmax"))
-        score = float(scores[0, self.target.value])
-        return score, None if to_probabilities is None else float(to_probabilities(scores)[0, self.target.value])
+        return float(scores[0, target]), None if to_probabilities is None else float(to_probabilities(scores)[0, target])
 
     def render(self):
         """Recompute the map for the current choices and redraw; an unusable choice (CAM on a layer without GAP)
         takes the picture out of the widget and shows its error message instead."""
-        image = self.images[self.image_index.value : self.image_index.value + 1]
-        normalize = self.normalized.value
+        with self._rendering:
+            self._render()
+
+    def _render(self):
+        index, target, class_name, layer = self.image_index.value, self.target.value, self.target.label, self.layer.value
+        method, opacity, normalize = self.method.value, self.opacity.value, self.normalized.value
+        image = self.images[index : index + 1]
         try:
-            self.map = explain(self.model, image, self.layer.value, self.method.value, self.target.value,
-                               normalize=normalize)[0].detach()
+            heatmap = explain(self.model, image, layer, method, target, normalize=normalize)
         except ValueError as error:
             self.map = self.score = self.probability = None
             self.widget.children = self._without_picture  # removed, not emptied: an empty Image is a broken glyph
-            self.message.value = f"<b>{self.method.value}</b> cannot run here: {error}"
+            self.message.value = f"<b>{method}</b> cannot run here: {error}"
             return
-        self.score, self.probability = self._score(image)
-        class_name = self.target.label
-        strength = f"y = {self.score:+.2f}" + ("" if self.probability is None else f", p = {self.probability:.3f}")
+        heatmap = heatmap[0].detach()
+        score, probability = self._score(image, target)
+        strength = f"y = {score:+.2f}" + ("" if probability is None else f", p = {probability:.3f}")
+        titles = ["image", f"{method} map ({'normalized' if normalize else 'own scale'})\n{class_name}: {strength}",
+                  "overlay"]
+        png = self._draw(image[0].detach().cpu(), heatmap.cpu(), normalize, opacity, titles)
+        self.map, self.score, self.probability = heatmap, score, probability
         self.message.value = f"class <b>{class_name}</b>: score {strength}"
-        self.picture.value = self._draw(image[0].detach().cpu(), self.map.cpu(), normalize, f"{class_name}: {strength}")
-        width, _height = png_size(self.picture.value)
-        self.picture.width = str(width)  # shown at its pixel size (height follows), neither stretched nor blurred
+        self.picture.value = png
+        self.picture.width = str(png_size(png)[0])  # shown at its pixel size (height follows), neither stretched nor blurred
         self.widget.children = self._with_picture
 
-    def _draw(self, rgb, heatmap, normalize, strength):
+    @staticmethod
+    def _draw(rgb, heatmap, normalize, opacity, titles):
         """The PNG: image | map (with its colourbar) | overlay."""
         low, high = (0.0, 1.0) if normalize else (min(0.0, float(heatmap.min())), float(heatmap.max()))
         shown = heatmap if normalize else (heatmap - low) / max(high - low, 1e-12)  # opacity follows the map
         figure, axes = plt.subplots(1, 3, figsize=FIGURE_SIZE, layout="constrained")  # room for the colourbar
         axes[0].imshow(rgb.permute(1, 2, 0).numpy())
         mapped = axes[1].imshow(heatmap.numpy(), cmap=HEATMAP_CMAP, vmin=low, vmax=high)
-        axes[2].imshow(overlay(rgb, shown, self.opacity.value).permute(1, 2, 0).numpy())
-        scale = "normalized" if normalize else "own scale"
-        titles = ["image", f"{self.method.value} map ({scale})\n{strength}", "overlay"]
+        axes[2].imshow(overlay(rgb, shown, opacity).permute(1, 2, 0).numpy())
         for ax, title in zip(axes, titles):
             ax.set_title(title, fontsize=FONT_SIZE)
             ax.axis("off")
