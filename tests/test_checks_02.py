@@ -275,7 +275,9 @@ def test_the_numeric_expectations_are_the_real_gap_models_autograd():
 
 # the derivation's answers, as the solution notebook writes them: none may reach the student copy
 BOXED = [r"w_k^c \cdot \frac{1}{Z}", r"Z \cdot \frac{w_k^c}{Z}", r"\frac{\mathrm{ReLU}(M_c)}{Z}",
-         "return weights[k] / len(maps[k])", "return weights[k]\n", "is CAM with a ReLU, divided by"]
+         "is CAM with a ReLU, divided by", "return weights[k] / len(maps[k])",
+         "return len(maps[k]) * (weights[k] / len(maps[k]))", "The class weight that CAM reads is the sum",
+         "contains neither the pixel"]
 
 
 def _notebook(folder):
@@ -292,7 +294,7 @@ def test_the_student_copy_keeps_none_of_the_derivations_answers():
     for name in DERIVATION:  # the docstrings say what the function takes and returns, not the formula
         (cell,) = [c for c in student_nb.cells if c.cell_type == "code" and f"def {name}(" in c.source]
         assert "raise NotImplementedError()" in cell.source
-        assert not re.search(r"= *w|/ *Z|\bZ\b *\*|∂|Σ", cell.source), cell.source
+        assert not re.search(r"w_k|/ *Z|\bZ *[*·]|\bweights\[|\blen\(|=", cell.source), cell.source
 
 
 @pytest.mark.parametrize("name", DERIVATION)
