@@ -556,7 +556,7 @@ def gap_score_gradient(maps, weights, bias, k, pixel):
 checks.gap_score_gradient(gap_score_gradient)
 
 # %% [markdown]
-# **Steps 1 and 2, worked out.**
+# **Steps 1 and 2 on paper** (your working, in words and formulas; not graded):
 #
 # ### BEGIN SOLUTION
 # Write the pooling with its own pixel indices $p, q$, so that $i, j$ stay free for the activation we differentiate
@@ -607,7 +607,7 @@ def gap_gradient_sum(maps, weights, bias, k):
 checks.gap_gradient_sum(gap_gradient_sum)
 
 # %% [markdown]
-# **Step 4, worked out.**
+# **Step 4 on paper** (your working; not graded):
 #
 # ### BEGIN SOLUTION
 # Adding $Z$ equal numbers $w_k^c / Z$ gives
@@ -651,7 +651,7 @@ def gap_gradcam_weight(maps, weights, bias, k):
 checks.gap_gradcam_weight(gap_gradcam_weight)
 
 # %% [markdown]
-# **Step 5, worked out.**
+# **Step 5 on paper** (your working, the map included; not graded):
 #
 # ### BEGIN SOLUTION
 # $$\alpha_k^c \;=\; \frac{1}{Z}\sum_{i,j} \frac{\partial Y^c}{\partial A^k_{ij}} \;=\; \frac{w_k^c}{Z},
