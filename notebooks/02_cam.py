@@ -23,9 +23,9 @@
 # can be taken apart, location by location, and the parts form a heatmap.
 #
 # This time the network is real: a small CNN trained by `tinycam` to recognize circles, squares and triangles on
-# grass. We open it up, read its class weights, rebuild its score by hand, draw its maps, and then show, with the
-# chain rule and with autograd, that CAM's classifier weights are sums of gradients. Grad-CAM is the same
-# construction with those gradients computed for any network.
+# grass. We open it up, read its class weights, rebuild its score by hand, and draw its maps. Then you derive, step by
+# step with the chain rule, how CAM's classifier weights are related to the gradients Grad-CAM averages, and check
+# the result with autograd. That relation is what lets Grad-CAM work on networks CAM cannot read.
 #
 # **What you will do**
 #
@@ -36,14 +36,18 @@
 # | 3 | class weights | read the 64 weights that link the feature maps to each class |
 # | 4 | the map | weight and add the feature maps, one step at a time (**Exercise 2**) |
 # | 5 | back to the image | upsample the 16×16 map and lay it over the picture |
-# | 6 | CAM → Grad-CAM | derive that CAM's weights are summed gradients, and check it with autograd (**Exercise 3**) |
-# | 7 | two maps compared | see where the normalized CAM and Grad-CAM maps differ, and why |
+# | 6 | CAM → Grad-CAM | derive, step by step, how CAM's weights and Grad-CAM's are related (**Exercises 3–6**, one written question), check it with autograd, and sum gradient maps on arrays (**Exercise 7**) |
+# | 7 | two maps compared | see where the normalized CAM and Grad-CAM maps differ, and why (one written question) |
 # | 8 | pros and cons | test the slides' claims: class-discriminative, forward-only, tied to one architecture |
 #
 # **Graded exercises** work as in notebooks 00 and 01: write your answer between `### BEGIN SOLUTION` and
 # `### END SOLUTION`, then run the check cell below it. The check tries your function on a small example and on
 # random cases and prints `✓`, or `✗` with what it expected and a hint. The cells after a check use `tinycam`'s
-# tested functions, never your answer, so an unfinished exercise does not break the rest. Points: 1 + 2 + 2 = 5.
+# tested functions, never your answer, so an unfinished exercise does not break the rest. Points: 1 + 2 + 1 + 2 + 1
+# + 1 + 2 = 10.
+#
+# **Written questions** are markdown cells that start with a question in bold: write your answer in place of
+# "_Your answer here._". They are not checked here; the grader collects them for your teacher to read.
 
 # %% [markdown]
 # ## 1. The setting: the shapes world and a GAP network
@@ -177,7 +181,7 @@ for c, name in enumerate(CLASSES):
 
 # %% tags=["exercise"]
 def cam_class_score(acts, class_weights, bias):
-    """Y^c = Σ_k w_k^c (1/Z) Σ_ij A^k_ij + b^c: the score of a network ending in GAP and one linear layer.
+    """The class score Y^c of a network ending in GAP and one linear layer, for every image.
 
     acts: (..., K, H, W); class_weights: (..., K); bias: a number or an array of shape (...). Returns shape (...).
     """
@@ -359,7 +363,7 @@ plt.show()
 
 # %% tags=["exercise"]
 def cam_map(acts, class_weights):
-    """M_c = Σ_k w_k^c A^k (Zhou et al., 2016): the feature maps weighted by the classifier's weights, no ReLU.
+    """The class activation map M_c of Zhou et al. (CVPR 2016), for every image.
 
     acts: (..., K, H, W); class_weights: (..., K). Returns an array of shape (..., H, W).
     """
@@ -376,13 +380,13 @@ checks.cam_map(cam_map)
 # %% [markdown]
 # On the small example the CAM is 4 times notebook 01's $L$, and the negative pixel stays negative. The factor 4 is
 # $Z$ for a $2 \times 2$ map, and it comes from how the weights were chosen: $(11, 17, 0.4)$ are the *sums* of that
-# example's gradient maps, while Grad-CAM's weights $(2.75, 4.25, 0.1)$ were their *means*. Section 6 shows that,
-# for a GAP network, summing the gradients gives exactly CAM's weights.
+# example's gradient maps, while Grad-CAM's weights $(2.75, 4.25, 0.1)$ were their *means*. In section 6 you derive
+# what summing the gradients of a GAP network gives.
 #
 # Two things are true at once, though. The handwritten example is **not** a GAP network: its gradient maps vary
-# from pixel to pixel ($[[2, 3], [4, 2]]$ for $A^1$), and section 6 proves that a GAP + linear head gives every pixel
-# of a gradient map the same value $w_k^c / Z$. So $(11, 17, 0.4)$ are not the classifier weights of any network
-# that could have produced that page; they are a choice that makes CAM's sum and Grad-CAM's mean comparable on
+# from pixel to pixel ($[[2, 3], [4, 2]]$ for $A^1$), which a GAP + linear head cannot produce (step 3 of section 6
+# asks you why). So $(11, 17, 0.4)$ are not the classifier weights of any network that could have produced that
+# page; they are a choice that makes CAM's sum and Grad-CAM's mean comparable on
 # numbers you already know.
 
 # %%
@@ -468,45 +472,149 @@ difference = (explained.double() - heatmap).abs().max().item()
 print(f"tinycam.explain(..., 'cam') gives the same heatmap (to within 1e-6): {'yes' if difference < 1e-6 else 'NO'}")
 
 # %% [markdown]
-# ## 6. From CAM to Grad-CAM: the weights are sums of gradients
+# ## 6. From CAM to Grad-CAM: what are the gradients of a GAP network?
 #
 # Grad-CAM (Selvaraju et al., ICCV 2017) never reads the classifier's weights. It asks autograd for the gradient
-# maps $\partial Y^c / \partial A^k$ and averages each one, as in notebook 01. What are these gradients for a GAP
-# network? The derivation takes five short steps.
+# maps $\partial Y^c / \partial A^k$ and averages each one, as in notebook 01:
 #
-# **Step 1, the score.** As in section 2, with $p, q$ as the pixel indices inside the pooling, so that $i, j$ stay
-# free for the pixel we differentiate with respect to:
+# $$\alpha_k^c \;=\; \frac{1}{Z}\sum_{i,j} \frac{\partial Y^c}{\partial A^k_{ij}} .$$
 #
-# $$Y^c = \sum_k w_k^c F^k + b^c, \qquad F^k = \frac{1}{Z}\sum_{p,q} A^k_{pq}.$$
+# For a GAP network these gradients can be worked out by hand and compared with the weights $w_k^c$ that CAM reads.
+# That is the lecture's homework, and you do it here, in five steps: four exercises and one written question.
 #
-# **Step 2, the chain rule.** The activation $A^k_{ij}$ reaches the score through one path only, the pooled value
-# $F^k$ of its own map (the other maps' $F^{k'}$ do not contain it, and the bias is a constant). So
+# **What the derivation assumes.** It is a recipe for one family of networks, not a theorem about all of them:
+#
+# - the score is *one linear layer on the global average pool* of the layer we explain, with nothing in between
+#   (GAP + one linear layer, as in our `GapNet` and in ResNet); what comes before the layer does not matter;
+# - global average pooling *averages*: $F^k = \frac{1}{Z}\sum_{i,j} A^k_{ij}$, with the factor $1/Z$ (Zhou et al.'s
+#   GAP). A head that pools with a plain sum moves the factors $Z$ between the steps below; the maps then differ by a
+#   constant factor, which normalization hides;
+# - Grad-CAM's ReLU, applied after the weighted sum, is not part of it: the derivation is about the weights.
+#
+# For any other network the steps do not apply, and Grad-CAM simply *defines* the weight as the mean gradient.
+#
+# **How the exercises work.** Each step is a small Python function of the step's symbols:
+#
+# - `maps`: the $K$ feature maps, each given as the list of its $Z$ activations (pixel $(i, j)$ flattened to one index
+#   `p`: global average pooling does not care where a pixel is), so `maps[k][p]` is $A^k_{ij}$;
+# - `weights`: the $K$ class weights, `weights[k]` is $w_k^c$; `bias` is $b^c$;
+# - `k` and `pixel`: the activation $A^k_{ij}$ a step is about, `maps[k][pixel]`.
+#
+# Use only arithmetic (`+`, `-`, `*`, `/`) and Python's `sum(...)` and `len(...)` of what you are given: no NumPy
+# functions, and no numbers written in (count $K$ and $Z$ from the arguments). The check calls your function twice:
+# with **SymPy symbols** ($w_0, w_1, \dots$, $A^0_0, A^0_1, \dots$, $b$), proving your expression equal to the step
+# (`sympy.simplify(yours - right) == 0`), and with **numbers** (random maps, and the trained GAP model's own maps),
+# compared with what autograd computes. A wrong step gets a hint about the idea it missed; the ✗ line shows your own
+# expression, simplified, never the right one.
+#
+# ### Step 1 (Exercise 3, 1 point): the score, with the activations in it
+#
+# Write the class score $Y^c$ of a GAP + linear head from `maps`, `weights` and `bias`. Section 2 has the equation;
+# what is new is that the pooled values must be computed from the activations themselves, so that the next step can
+# differentiate with respect to one of them.
+
+# %% tags=["exercise"]
+def gap_score(maps, weights, bias):
+    """The class score Y^c of a network ending in GAP and one linear layer.
+
+    maps: K lists of Z activations each (maps[k][p] is map k at pixel p); weights: K class weights; bias: one number.
+    Returns one number (one SymPy expression when the arguments are symbols).
+    """
+    ### BEGIN SOLUTION
+    return sum(weights[k] * sum(maps[k]) / len(maps[k]) for k in range(len(maps))) + bias
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.gap_score(gap_score)
+
+# %% [markdown]
+# ### Step 2 (Exercise 4, 2 points): the chain rule
+#
+# Differentiate: write $\partial Y^c / \partial A^k_{ij}$, the derivative of the score with respect to the one
+# activation `maps[k][pixel]`, as a function of the same symbols. Questions to ask yourself on the way:
+#
+# - Through which of the pooled values $F^1, \dots, F^K$ does $A^k_{ij}$ reach the score? Which terms of $Y^c$ do
+#   not contain it at all, and what is their derivative?
+# - By how much does $F^k$, an average of $Z$ numbers, move when one of them grows by 1?
+# - By how much does $Y^c$ move when $F^k$ grows by 1?
+# - Does your result still contain the activation itself, or the bias?
+
+# %% tags=["exercise"]
+def gap_score_gradient(maps, weights, bias, k, pixel):
+    """The derivative of the class score with respect to one activation, maps[k][pixel].
+
+    maps: K lists of Z activations each; weights: K class weights; bias: one number; k: which map; pixel: which of
+    its Z pixels. Returns one number (one SymPy expression when the arguments are symbols).
+    """
+    ### BEGIN SOLUTION
+    return weights[k] / len(maps[k])  # ∂Y^c/∂F^k = w_k^c, times ∂F^k/∂A^k_ij = 1/Z
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.gap_score_gradient(gap_score_gradient)
+
+# %% [markdown]
+# **Steps 1 and 2 on paper** (your working, in words and formulas; not graded):
+#
+# ### BEGIN SOLUTION
+# Write the pooling with its own pixel indices $p, q$, so that $i, j$ stay free for the activation we differentiate
+# with respect to, and $k'$ for the maps:
+#
+# $$Y^c = \sum_{k'} w_{k'}^c F^{k'} + b^c, \qquad F^{k'} = \frac{1}{Z}\sum_{p,q} A^{k'}_{pq}.$$
+#
+# The activation $A^k_{ij}$ reaches the score through one path only, the pooled value $F^k$ of its own map: the
+# other maps' $F^{k'}$ do not contain it, and the bias is a constant, so their derivatives are 0. By the chain rule,
 #
 # $$\frac{\partial Y^c}{\partial A^k_{ij}} \;=\; \frac{\partial Y^c}{\partial F^k}\cdot
 # \frac{\partial F^k}{\partial A^k_{ij}} \;=\; w_k^c \cdot \frac{1}{Z}.$$
 #
-# **Step 3, read it.** The right side does not contain $i$ or $j$: every pixel of gradient map $k$ holds the same
-# number $w_k^c / Z$, whatever the image.
+# The score is linear in every activation, so the activation itself drops out.
+# ### END SOLUTION
+
+# %% [markdown] tags=["answer"]
+# **Step 3: which of the step's symbols does your gradient of step 2 leave out, what does that say about the gradient maps of a GAP network, and could notebook 01's gradient maps have come from one?**
 #
-# **Step 4, sum over the pixels.** Adding $Z$ equal numbers $w_k^c / Z$ gives
+# ### BEGIN SOLUTION
+# The gradient $w_k^c / Z$ contains neither the pixel $(i, j)$ nor any activation (nor the bias). So every pixel of
+# gradient map $k$ holds the same number, $w_k^c / Z$, for every image: a GAP + linear head has flat gradient maps,
+# one constant per map, fixed by the classifier alone. Notebook 01's gradient maps vary from pixel to pixel
+# ($[[2, 3], [4, 2]]$ for $A^1$), so no GAP + linear head can have produced them; their sums $(11, 17, 0.4)$ were
+# chosen to make CAM's sum and Grad-CAM's mean comparable on numbers we know, not read off a real GAP network.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Step 4 (Exercise 5, 1 point): sum the gradient map
+#
+# Write $\sum_{i,j} \partial Y^c / \partial A^k_{ij}$, gradient map $k$ added up over its $Z$ pixels, as a function of
+# the symbols. Use what step 3 says about how the terms depend on the pixel, then compare the result with the weight
+# that CAM reads for map $k$.
+
+# %% tags=["exercise"]
+def gap_gradient_sum(maps, weights, bias, k):
+    """The gradient map of map k (the derivatives of the class score with respect to its Z activations), added up.
+
+    maps: K lists of Z activations each; weights: K class weights; bias: one number; k: which map.
+    Returns one number (one SymPy expression when the arguments are symbols).
+    """
+    ### BEGIN SOLUTION
+    return len(maps[k]) * (weights[k] / len(maps[k]))  # Z equal terms w_k^c / Z
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.gap_gradient_sum(gap_gradient_sum)
+
+# %% [markdown]
+# **Step 4 on paper** (your working; not graded):
+#
+# ### BEGIN SOLUTION
+# Adding $Z$ equal numbers $w_k^c / Z$ gives
 #
 # $$\sum_{i,j} \frac{\partial Y^c}{\partial A^k_{ij}} \;=\; Z \cdot \frac{w_k^c}{Z} \;=\; w_k^c .$$
 #
-# The class weight that CAM learned is the sum of the gradient map.
-#
-# **Step 5, Grad-CAM's weight.** Grad-CAM averages instead of summing:
-#
-# $$\alpha_k^c \;=\; \frac{1}{Z}\sum_{i,j} \frac{\partial Y^c}{\partial A^k_{ij}} \;=\; \frac{w_k^c}{Z},
-# \qquad\text{so}\qquad \sum_k \alpha_k^c A^k = \frac{1}{Z}\, M_c
-# \quad\text{and}\quad L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\Big(\frac{M_c}{Z}\Big) = \frac{\mathrm{ReLU}(M_c)}{Z}.$$
-#
-# For a GAP network, Grad-CAM is CAM with a ReLU, divided by the positive constant $Z$, which no normalized
-# picture can show.
-#
-# **Why it matters.** The left side of step 4, "sum (or average) the gradient map", is defined for *any* network
-# whose score is differentiable with respect to $A$, with or without GAP. Grad-CAM takes it as the definition of
-# the channel weight. For GAP networks it gives back CAM; for other networks it still works, and nothing has to be
-# retrained. This is the sense in which Grad-CAM generalizes CAM.
+# The class weight that CAM reads is the sum of the gradient map.
 #
 # <details><summary><b>About the slide's version of this derivation (003)</b></summary>
 #
@@ -518,13 +626,56 @@ print(f"tinycam.explain(..., 'cam') gives the same heatmap (to within 1e-6): {'y
 # $Z$ on both sides. The chain rule of step 2 needs neither. The slide also writes $w^k_c$ for the weight that
 # the rest of the deck calls $w_k^c$; it is the same number.
 # </details>
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Step 5 (Exercise 6, 1 point): Grad-CAM's weight
+#
+# Grad-CAM *averages* the gradient map instead of adding it up. Write its weight $\alpha_k^c$ (the equation at the top
+# of this section) for a GAP network, as a function of the symbols. Then think about the map: how is Grad-CAM's
+# weighted sum $\sum_k \alpha_k^c A^k$ related to CAM's $M_c = \sum_k w_k^c A^k$, and what does Grad-CAM's ReLU add?
+
+# %% tags=["exercise"]
+def gap_gradcam_weight(maps, weights, bias, k):
+    """Grad-CAM's weight α_k^c of map k for a network ending in GAP and one linear layer.
+
+    maps: K lists of Z activations each; weights: K class weights; bias: one number; k: which map.
+    Returns one number (one SymPy expression when the arguments are symbols).
+    """
+    ### BEGIN SOLUTION
+    return weights[k] / len(maps[k])  # the mean of Z equal terms w_k^c / Z
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.gap_gradcam_weight(gap_gradcam_weight)
+
+# %% [markdown]
+# **Step 5 on paper** (your working, the map included; not graded):
+#
+# ### BEGIN SOLUTION
+# $$\alpha_k^c \;=\; \frac{1}{Z}\sum_{i,j} \frac{\partial Y^c}{\partial A^k_{ij}} \;=\; \frac{w_k^c}{Z},
+# \qquad\text{so}\qquad \sum_k \alpha_k^c A^k = \frac{1}{Z}\, M_c
+# \quad\text{and}\quad L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\Big(\frac{M_c}{Z}\Big) = \frac{\mathrm{ReLU}(M_c)}{Z}.$$
+#
+# For a GAP network, Grad-CAM is CAM with a ReLU, divided by the positive constant $Z$, which no normalized picture
+# can show.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Why it matters.** Step 4's left side, "add up (or average) the gradient map", is defined for *any* network
+# whose score is differentiable with respect to $A$, with or without GAP. Grad-CAM takes it as the definition of
+# the channel weight. For GAP networks your steps 4 and 5 relate it to CAM's weight; for other networks it still
+# works, and nothing has to be retrained. This is the sense in which Grad-CAM generalizes CAM, and the reason it
+# is a recipe rather than a theorem: outside the GAP family, the derivation above says nothing about what the
+# averaged gradients mean.
 
 # %% [markdown]
 # ### Checking the derivation with autograd
 #
 # `tinycam.capture` returned the gradient maps along with the activations: autograd's $\partial Y^c / \partial A$,
-# for the predicted class $c$ of each image. Steps 3 and 4 make two predictions: each gradient map is constant,
-# and its sum is row $c$ of `model.classifier.weight`.
+# for the predicted class $c$ of each image. Steps 3 and 4 make two predictions about them, one about the shape of
+# each gradient map and one about its sum. Here is what autograd says:
 
 # %%
 targets = everything.targets  # the predicted class of each of the 64 images
@@ -544,19 +695,20 @@ print(f"one example: image #{example}, map k={order[0]}: every pixel holds {grad
 # Both differences are exactly zero, not merely small. The backward pass of the average divides by $Z = 256 =
 # 2^8$, which is exact in binary floating point, and the sum of 256 equal float32 numbers is exact in float64.
 #
-# ### Exercise 3 (2 points): CAM weights from gradients
+# ### Exercise 7 (2 points): CAM weights from gradients, on arrays
 #
-# Write `cam_weights_from_grads(grads)`, returning $w_k^c = \sum_{i,j} \partial Y^c / \partial A^k_{ij}$ for every
-# map: shape $(\dots, K, H, W) \to (\dots, K)$, leading batch axes included.
+# Step 4 on arrays, as autograd returns them: write `cam_weights_from_grads(grads)`, returning the sum of each gradient
+# map over its pixels, $\sum_{i,j} \partial Y^c / \partial A^k_{ij}$ for every map: shape $(\dots, K, H, W) \to
+# (\dots, K)$, leading batch axes included. NumPy is welcome here.
 #
 # The check tries it on notebook 01's gradient maps (the answer is $Z = 4$ times that notebook's
 # $\alpha = 2.75, 4.25, 0.1$), on random gradients, and on the gradients of a GAP + linear head like this model's.
 
 # %% tags=["exercise"]
 def cam_weights_from_grads(grads):
-    """w_k^c = Σ_ij ∂Y^c/∂A^k_ij: the sum of each gradient map (for a GAP + linear head, the classifier's weights).
+    """Each gradient map added up over its pixels.
 
-    grads: array of shape (..., K, H, W). Returns an array of shape (..., K).
+    grads: array of shape (..., K, H, W), the gradient maps. Returns an array of shape (..., K), one number per map.
     """
     ### BEGIN SOLUTION
     return np.asarray(grads, dtype=np.float64).sum(axis=(-2, -1))
@@ -583,12 +735,13 @@ print(f"max |M_c - Z * sum_k alpha_k^c A^k|:          {np.abs(cam_all - Z * grad
 # %% [markdown]
 # ## 7. CAM and Grad-CAM, side by side
 #
-# If $M_c = Z \sum_k \alpha_k^c A^k$, are the two heatmaps the same? `tinycam.explain` produces
+# Step 5 related the two weighted sums before any ReLU. Are the two heatmaps the same? `tinycam.explain` produces
 #
 # $$\text{CAM: } \operatorname{normalize}\big(\operatorname{upsample}(M_c)\big), \qquad
-# \text{Grad-CAM: } \operatorname{normalize}\big(\operatorname{upsample}(\mathrm{ReLU}(M_c / Z))\big).$$
+# \text{Grad-CAM: } \operatorname{normalize}\big(\operatorname{upsample}(\mathrm{ReLU}(\textstyle\sum_k \alpha_k^c A^k))
+# \big).$$
 #
-# Normalizing removes the factor $1/Z$. The ReLU is the only real difference. Where $M_c \ge 0$ everywhere, the two
+# Normalizing removes the constant factor between the two sums. The ReLU is the only real difference. Where $M_c \ge 0$ everywhere, the two
 # heatmaps are identical. Where $M_c$ has negative cells, CAM's normalization sends its *minimum* to 0, so a cell
 # with $M_c = 0$ lands at the level $m_0 = -\min M_c / (\max M_c - \min M_c) > 0$, while Grad-CAM sends it to 0.
 # The positive part of CAM's map is Grad-CAM's map squeezed into $[m_0, 1]$. How often does this happen with our
@@ -668,6 +821,23 @@ print(f"the objects of the class cover {class_masks.double().mean().item():.1%} 
 # The peaks agree (the same hits). The energy share differs because CAM's raised floor spreads some of the heatmap
 # over the grass. Zhou et al.'s map has no ReLU; Grad-CAM adds one on purpose, to show only the evidence *for* the
 # class. Keep that in mind when you compare published CAM and Grad-CAM figures.
+
+# %% [markdown] tags=["answer"]
+# **What does Grad-CAM's ReLU remove from the map, what do those cells mean for the score, and why can CAM show them?**
+#
+# ### BEGIN SOLUTION
+# The ReLU removes the cells where the weighted sum of the feature maps is negative: the locations whose features,
+# weighted by the class, *lower* the score (evidence against the class). On our model they are mostly grass, read by
+# the grass detectors whose weights are negative for every class, and they cover more than half of the 256 cells.
+#
+# CAM can show them because its map is an exact decomposition of the score: for a GAP + linear head,
+# $Y^c = \frac{1}{Z}\sum_{i,j} M_c(i, j) + b^c$, so $M_c(i, j)/Z$ is what location $(i, j)$ adds to the score, with
+# its sign, and Zhou et al. define $M_c$ without a ReLU. The price is visible after normalization: CAM's minimum
+# becomes 0, so the zero level rises to $m_0$ and part of the heatmap spreads over the background (the energy share
+# above), while the peak stays where it was. Grad-CAM clips on purpose, to show only the features with a positive
+# influence on the class; the evidence against it is what the counterfactual map (notebook 01, negated gradients)
+# shows.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 8. CAM's pros and cons (slides 003), tested
@@ -839,9 +1009,9 @@ for name in ["gap", "fc"]:
 # - Exchanging the two sums gives the **class activation map** $M_c = \sum_k w_k^c A^k$ (no ReLU), whose average plus
 #   $b^c$ is the score: CAM splits the score over the locations. The map is upsampled (bilinear, 16 → 64) and
 #   normalized to lay it over the image.
-# - **CAM → Grad-CAM.** For a GAP network $\partial Y^c/\partial A^k_{ij} = w_k^c/Z$ at every pixel, so
-#   $\sum_{ij}\partial Y^c/\partial A^k_{ij} = w_k^c$ and Grad-CAM's $\alpha_k^c = w_k^c/Z$. Autograd confirms it
-#   exactly on our model. The maps agree up to the factor $Z$ and Grad-CAM's ReLU.
+# - **CAM → Grad-CAM**, derived step by step: for a GAP network you worked out the gradient of the score with respect
+#   to each activation, what it sums to and what Grad-CAM's average gives, in terms of CAM's weights. Autograd
+#   confirms it exactly on our model. The maps agree up to a constant factor and Grad-CAM's ReLU.
 # - After normalization the ReLU matters: our CAMs all have negative cells, which lift CAM's zero level (by 0.08 in
 #   the median image) and move some of the heatmap onto the background. The peaks are the same.
 # - **Pros:** class-discriminative (circle and square maps separate on the same image), localization learned from

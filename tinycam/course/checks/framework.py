@@ -243,6 +243,7 @@ class Exercise:
         if not self.is_value and not callable(answer):
             raise CheckFailed(self.name, f"expected the function you wrote, got {type(answer).__name__}",
                               f"pass `{self.name}` itself, not its result")
+        proved = "" if self.is_value else self.prove(answer)
         cases = self.cases(seed)
         for label, args in cases:
             # the answer gets copies: an in-place answer (grads.neg_()) must not change what it is judged against
@@ -251,7 +252,13 @@ class Exercise:
             if verdict is not None:
                 raise CheckFailed(self.name, *verdict)
         print(f"✓ {self.name}: " + (self.success.format(answer=answer) if self.is_value else
-                                     f"correct on {cases[0][0]} and {len(cases) - 1} more cases"))
+                                     f"correct on {cases[0][0]} and {len(cases) - 1} more cases{proved}"))
+
+    def prove(self, answer) -> str:
+        """What the check proves of `answer` before its cases: '' here; a derivation step (`derivation.Step`) proves
+        the answer equal to the step on symbols, returns the ✓ line's ending, and raises CheckFailed or NotDoneYet
+        as the check does. The grader judges the cases only."""
+        return ""
 
 
 def registry(exercises: Iterable[Exercise]) -> dict:
