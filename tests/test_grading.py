@@ -106,6 +106,8 @@ def test_student_copy_keeps_no_solution_and_keeps_the_teaching_cells(solution):
         if cell.cell_type == "code" and (hidden or "exercise" in tags or "check" in tags):
             assert copy.outputs == [] and copy.execution_count is None
             assert {"raises-exception", "nbval-ignore-output"} <= set(copy.metadata["tags"])
+        elif hidden:  # a written answer or a worked derivation in markdown: only its regions are replaced
+            assert release.TEXT_PLACEHOLDER in copy.source and {**copy, "source": ""} == {**cell, "source": ""}
         else:  # teaching cells: outputs, figures and counts kept
             assert copy == cell
     assert bool(regions) == bool(grading.exercises_of(solution.stem)), "answers without registered exercises?"
