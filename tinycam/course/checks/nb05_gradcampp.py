@@ -377,8 +377,8 @@ class DerivationStep(Exercise):
         if isinstance(proof, Exception):
             raise CheckFailed(self.name, f"right on the numbers, but on SymPy symbols it raised {_error_text(proof)}",
                               _SYMBOLIC_HINT)
-        print(f"✓ {self.name}: proved equal to the step on symbols, and correct on {cases[0][0]} and "
-              f"{len(cases) - 1} more cases")
+        print(f"✓ {self.name}: correct on {cases[0][0]} and {len(cases) - 1} more cases, and proved equal to the "
+              "step on symbols")
 
 
 def _step_cases(seed, offset, first, shapes, draw, last=""):
