@@ -804,10 +804,16 @@ print(f"CPU and the other device agree: torch_reference.gradcam to 1e-12: {maths
 # - **image**: one of the 50 test images of sections 3 to 8;
 # - **class**: the class to explain, whether or not it is in the image;
 # - **layer**: the layer whose feature maps are combined;
-# - **method**: `gradcam`, `counterfactual`, `gradcam++` (notebook 05) or `cam` (notebook 02);
-# - **opacity**: how strongly the map covers the image in the overlay.
+# - **method**: `gradcam`, `counterfactual`, `gradcam++` (notebook 05), `cam` (notebook 02), and the methods that
+#   came after the lecture, `hirescam`, `layercam`, `xgradcam` and `scorecam` (notebook 06);
+# - **opacity**: how strongly the map covers the image in the overlay (each pixel's opacity follows the map, so
+#   where the map is 0 the image shows as it is);
+# - **normalized to [0, 1]**: untick it to see the map at its own scale, with a colourbar.
 #
-# Things to try: explain "triangle" on an image without a triangle; step the layer from `features.10` back to
+# Above the picture the explorer prints the class's score y and its probability p: a map is always drawn, even for
+# a class the network gives p ≈ 0, so read the map together with p (section 6).
+#
+# Things to try: explain "triangle" on an image without a triangle and compare p and the unnormalized map's scale; step the layer from `features.10` back to
 # `features.2` and watch class-discriminativeness fade; compare `gradcam` with `counterfactual` on an image with
 # three kinds of shapes. For the FC network, make a second explorer,
 # `Explorer(models["fc"], pair, layers=["features.11", "features.8"], class_names=CLASSES)`, and choose `cam`: the

@@ -279,6 +279,13 @@ def _deleted(nb):  # the answer's cell deleted; another answer's cell shadows na
     cell.source += "\n\njson = pickle = sys = numpy = list = str = isinstance = open = None"
 
 
+def _appended(nb):  # the cell that once solved the course: the reference's functions under the answers' names
+    nb.cells = [c for c in nb.cells if not c.source.startswith("def gradcam_map(")]
+    nb.cells.append(nbformat.v4.new_code_cell("from tinycam import reference\n"
+                                              "gradcam_map = lambda weights, acts: reference.localization_map(weights, "
+                                              "acts)"))
+
+
 MUTANTS = {  # name -> (how to alter 01, the exercise that must lose its points, a fragment of the message)
     "sum": (_sum_instead_of_mean, "gradcam_weights", "you summed the gradients"),
     "relu": (_missing_relu, "gradcam_map", "you forgot the ReLU"),
@@ -287,6 +294,7 @@ MUTANTS = {  # name -> (how to alter 01, the exercise that must lose its points,
     "memorised": (_memorised, "gradcam_weights", "name 'checks' is not defined"),  # no course where it is judged
     "redefined_checks": (_redefined_checks, "gradcam_weights", "wrong on"),
     "deleted": (_deleted, "gradcam_map", "`gradcam_map` is not defined"),
+    "appended": (_appended, "gradcam_map", "raised NameError: name 'reference' is not defined"),
 }
 
 

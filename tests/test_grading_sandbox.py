@@ -257,3 +257,14 @@ def test_filling_the_disk_is_stopped_by_the_folder_quota(tmp_path, mode, monkeyp
     assert time.monotonic() - start < 30, "the quota did not stop the writes"
     assert any(note.startswith("the notebook wrote more than 20 MiB in its folder") for note in result.notes)
     assert any(note.startswith("the answers wrote more than 20 MiB in their folder") for note in result.notes)
+
+
+def test_a_huge_result_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(judging, "RESULT_SIZE", 1 << 20)  # 1 MiB instead of 32: the same code, a cheap test
+    path = _exercise_notebook(tmp_path / "eve", [
+        "import numpy as np\n\ndef gradcam_weights(grads):\n    return [np.zeros(100_000) for _ in range(4)]",
+        "import numpy as np\n\ndef gradcam_map(weights, acts):\n    return np.zeros(10_000_000)"])  # past MAX_NUMBERS
+    result = grading.grade_notebook(path, timeout=20)
+    weights, relu_map = result.exercises[:2]
+    assert not weights.passed and "could not be read back (not a plain JSON file of at most 1 MiB)" in weights.message
+    assert not relu_map.passed and "too large to grade" in relu_map.message, relu_map.message

@@ -138,3 +138,17 @@ def test_folding_batchnorm_is_exact_in_eval_mode(cls):
     x = torch.rand(4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(plain(x), trained(x), rtol=1e-4, atol=1e-5)
+
+
+def test_shuffled_label_model_loads_and_scores_its_recorded_chance_level_accuracy(held_out):
+    entry = RECORD["gap_shuffled"]
+    assert entry["shuffled_labels"] is True and (entry["test_seed"], entry["n_test"]) == (10000, len(held_out))
+    model = load_model("gap_shuffled")
+    assert isinstance(model, GapNet) and not model.training
+    assert not torch.equal(model.classifier.weight, load_model("gap").classifier.weight)
+    with torch.inference_mode():
+        scores = evaluate(model, held_out.images, held_out.labels)
+    assert abs(scores["label_accuracy"] - entry["label_accuracy"]) <= TOLERANCE
+    assert abs(scores["exact_match"] - entry["exact_match"]) <= TOLERANCE
+    assert scores["label_accuracy"] < 0.7  # trained on labels unrelated to the images: near the majority guess
+    assert weights_path("gap_shuffled").stat().st_size < 400_000

@@ -76,3 +76,42 @@ def test_bad_arguments_are_one_line_each(argv, message, capsys, tmp_path):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_shuffle_labels_trains_gapnet_alone_into_its_own_entry(tmp_path):
+    (tmp_path / "models.json").write_text(json.dumps({"gap": {"label_accuracy": 0.5}}))  # another model's entry
+    assert main(["--out", str(tmp_path), "--shuffle-labels", "--threads", "1", *SMALL]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gap_shuffled_model.pt", "models.json"]
+    record = json.loads((tmp_path / "models.json").read_text())
+    assert record["gap"] == {"label_accuracy": 0.5}  # kept
+    entry = record["gap_shuffled"]
+    assert entry["shuffled_labels"] is True and entry["permutation_seed"] == 0 and entry["n_train"] == 320
+    model = load_model("gap_shuffled", folder=tmp_path)
+    assert type(model).__name__ == "GapNet" and not model.training
+    # a second run needs --replace, for the weights and for the entry
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--shuffle-labels", *SMALL])
+    (tmp_path / "gap_shuffled_model.pt").unlink()
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--shuffle-labels", *SMALL])
+
+
+def test_shuffled_labels_are_a_seeded_permutation_of_the_labels(monkeypatch, tmp_path):
+    seen = []
+    import tinycam.train as train_module
+
+    def record(model, images, labels, *args, **kwargs):
+        seen.append(labels.copy())
+        return model.eval()
+
+    monkeypatch.setattr(train_module, "train_model", record)
+    for out in ("a", "b"):
+        main(["--out", str(tmp_path / out), "--shuffle-labels", "--threads", "1", *SMALL])
+    main(["--out", str(tmp_path / "c"), "--shuffle-labels", "--seed", "1", "--threads", "1", *SMALL])
+    from tinycam.shapes import make_images
+
+    labels = make_images(320, 0).labels
+    assert (seen[0] == seen[1]).all() and not (seen[0] == labels).all()
+    # the same label vectors, moved among the images: the rows are a permutation of the original rows
+    assert sorted(map(tuple, seen[0].tolist())) == sorted(map(tuple, labels.tolist()))
+    assert not (seen[2] == make_images(320, 1).labels).all()

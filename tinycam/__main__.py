@@ -11,6 +11,7 @@ COMMANDS = {
     "release": ("tinycam.course.release", "write the student copies of the notebooks (solutions removed) to notebooks/student/"),
     "grade": ("tinycam.course.grading", "grade notebooks on hidden cases: points per exercise, as text, JSON or CSV"),
     "study": ("tinycam.course.study", "the multi-instance study of notebook 05: CAM, Grad-CAM, Grad-CAM++ by object size"),
+    "evaluate": ("tinycam.course.evaluate", "every method's faithfulness, localization and sanity checks; writes data/evaluation.md"),
 }
 
 

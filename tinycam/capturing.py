@@ -40,6 +40,8 @@ __all__ = [
     "resolve_targets",
     "count",
     "batches",
+    "OUTPUTS",
+    "class_probabilities",
 ]
 
 Layer = str | nn.Module  # a submodule or its dotted name ("features.3")
@@ -344,3 +346,16 @@ def batches(n_images: int, batch_size: int, progress: bool | None, desc: str = "
             raise ImportError("progress=True needs tqdm; install it with `pip install tqdm`, or pass progress=None") from None
         return iter(starts)
     return iter(tqdm(starts, desc=desc, unit="batch"))
+
+
+OUTPUTS = ("sigmoid", "softmax", "score")
+
+
+def class_probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = None) -> torch.Tensor:
+    """The class probabilities the model's scores stand for, (B, n_classes): `output`, else
+    `model.output_activation` ("sigmoid" for multi-label models, "softmax", or "score" for the raw scores), else
+    "softmax". Occlusion and the deletion / insertion curves score with it."""
+    activation = output or getattr(model, "output_activation", "softmax")
+    if activation not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {activation!r}")
+    return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)

@@ -107,6 +107,10 @@ class FcNet(nn.Module):
 
 
 MODELS = {"gap": GapNet, "fc": FcNet}
+# other shipped weights for the same architectures: name -> architecture. "gap_shuffled" is GapNet trained on the same
+# images with their labels randomly permuted (`python -m tinycam train --shuffle-labels`): the data randomization test
+# of Adebayo et al. (NeurIPS 2018, "Sanity Checks for Saliency Maps", section 4)
+VARIANTS = {"gap_shuffled": "gap"}
 
 
 def fold_batchnorm(model):
@@ -142,10 +146,11 @@ def weights_path(name, folder=None):
 
 
 def load_model(name, device="cpu", folder=None):
-    """The trained model `name` ("gap" or "fc") in eval mode, float32: the committed weights of `data/`, or those
-    that `python -m tinycam train --out FOLDER` wrote to `folder`."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
-    model = MODELS[name]()
+    """The trained model `name` ("gap", "fc", or "gap_shuffled": GapNet trained on shuffled labels) in eval mode,
+    float32: the committed weights of `data/`, or those that `python -m tinycam train --out FOLDER` wrote to
+    `folder`."""
+    if name not in MODELS and name not in VARIANTS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted([*MODELS, *VARIANTS]))}")
+    model = MODELS[VARIANTS.get(name, name)]()
     model.load_state_dict(torch.load(weights_path(name, folder), map_location="cpu", weights_only=True))
     return model.to(device=device, dtype=torch.float32).eval()

@@ -24,6 +24,7 @@ from tinycam.capturing import (
     capture,
     check_images,
     class_indices,
+    class_probabilities,
     count,
     exclusive,
 )
@@ -138,18 +139,6 @@ def guided_gradcam(model: nn.Module, images: torch.Tensor, layer: Layer, target:
 # occlusion
 
 
-_OUTPUTS = ("sigmoid", "softmax", "score")
-
-
-def _probabilities(model: nn.Module, scores: torch.Tensor, output: str | None = None) -> torch.Tensor:
-    """The class probabilities the model's scores stand for: `output`, else `model.output_activation` ("sigmoid"
-    for multi-label models, "softmax", or "score" for the raw scores), else "softmax"."""
-    activation = output or getattr(model, "output_activation", "softmax")
-    if activation not in _OUTPUTS:
-        raise ValueError(f"output must be one of {_OUTPUTS}, got {activation!r}")
-    return {"sigmoid": torch.sigmoid, "softmax": lambda s: s.softmax(dim=1), "score": lambda s: s}[activation](scores)
-
-
 def _fill_value(fill: object, images: torch.Tensor) -> torch.Tensor:
     """`fill` as a tensor that broadcasts over (C, H, W): a number, or one value per channel, (C,) or (C, 1, 1)."""
     channels = images.shape[1]
@@ -202,7 +191,7 @@ def occlusion(
     memory and the floor of (windows + 1) passes of B images, unless the images are small. A progress bar (stderr,
     with tqdm) appears when there are more than 4 batches, or when progress=True (False: never)."""
     check_images(model, images)
-    _probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
+    class_probabilities(model, images.new_zeros(1, 1), output)  # a bad `output` fails before any work
     batch, _, height, width = images.shape
     patch = count("patch", patch, 1, min(height, width), f"an integer from 1 to the image size {min(height, width)}")
     stride = count("stride", stride, 1, patch, f"a positive integer at most the patch size {patch} (a larger stride never "
@@ -222,7 +211,7 @@ def occlusion(
     counts = (inside_rows.sum(dim=0)[:, None] * inside_cols.sum(dim=0)[None, :]).to(work)
     first = capture(model, images, None, target, gradients=False)
     targets = first.targets
-    original = _probabilities(model, first.scores.to(work), output).gather(1, targets[:, None])[:, 0]  # (B,)
+    original = class_probabilities(model, first.scores.to(work), output).gather(1, targets[:, None])[:, 0]  # (B,)
     with torch.no_grad():
         drops = torch.zeros(batch, height, width, dtype=work, device=device)
         # every (image, window) pair, window by window, `batch_size` occluded images per forward pass; window p is
@@ -235,7 +224,7 @@ def occlusion(
             windows = inside_rows[p // len(lefts), :, None] & inside_cols[p % len(lefts), None, :]  # (n, H, W)
             occluded = torch.where(windows[:, None], fill_value, images[b])
             scores = capture(model, occluded, None, targets[b], gradients=False).scores
-            probabilities = _probabilities(model, scores.to(work), output).gather(1, targets[b][:, None])[:, 0]
+            probabilities = class_probabilities(model, scores.to(work), output).gather(1, targets[b][:, None])[:, 0]
             drops.index_add_(0, b, (original[b] - probabilities)[:, None, None] * windows)
     return drops / counts
 

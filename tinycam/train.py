@@ -8,6 +8,13 @@ saving, and scored on a held-out set generated with another seed. The weights go
 `<out>/fc_model.pt`, the scores to `<out>/models.json`; `<out>` is `trained/` in the working directory unless given
 (load them with `tinycam.load_model(name, folder=<out>)`). Files that exist are only overwritten with `--replace`, so
 replacing the shipped models in `data/` takes `--out data --replace`.
+
+`--shuffle-labels` trains GapNet alone, with the same recipe on the same images but with their label vectors randomly
+permuted among the images (a permutation seeded by `--seed`), into `<out>/gap_shuffled_model.pt` (load it with
+`load_model("gap_shuffled")`) and its own entry of `models.json` (the other entries are kept): the data
+randomization test of Adebayo et al. (NeurIPS 2018, "Sanity Checks for Saliency Maps", section 4). A network trained
+on labels that have no relation to the images cannot know where the objects are, so a map that still finds them
+explains the image, not the model.
 """
 
 import argparse
@@ -17,11 +24,12 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from tinycam.models import MODELS, fold_batchnorm, weights_path
+from tinycam.models import MODELS, VARIANTS, fold_batchnorm, weights_path
 from tinycam.shapes import make_images
 
 BATCH_SIZE = 32
@@ -100,6 +108,8 @@ def main(argv=None):
     add("--n-train", type=int, default=6000, help="number of training images (default: 6000)")
     add("--n-test", type=int, default=1000, help="number of held-out images (default: 1000)")
     add("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads (default: all cores)")
+    add("--shuffle-labels", action="store_true",
+        help="train GapNet alone on randomly permuted training labels (seeded by --seed) into gap_shuffled_model.pt")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
@@ -109,8 +119,13 @@ def main(argv=None):
         parser.error(f"--n-test must be at least 1, got {args.n_test}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    outputs = [weights_path(name, args.out) for name in MODELS] + [args.out / "models.json"]
-    existing = [str(path) for path in outputs if path.exists()]
+    names = tuple(VARIANTS) if args.shuffle_labels else ("gap", "fc")  # GapNet first: FcNet starts from its layers
+    record_path = args.out / "models.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    existing = [str(weights_path(name, args.out)) for name in names if weights_path(name, args.out).exists()]
+    if not args.shuffle_labels and record_path.exists():
+        existing.append(str(record_path))
+    existing += [f"{record_path}'s {name!r} entry" for name in names if args.shuffle_labels and name in record]
     if existing and not args.replace:
         them = "it" if len(existing) == 1 else "them"
         parser.error(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}: pass --replace to "
@@ -123,20 +138,24 @@ def main(argv=None):
     test = make_images(args.n_test, test_seed)
     print(f"{args.n_train} training images (seed {args.seed}), {args.n_test} held-out images (seed {test_seed})")
 
+    labels = train.labels
+    if args.shuffle_labels:  # each image gets the label vector of another: the class frequencies stay the same
+        labels = labels[np.random.default_rng(args.seed).permutation(len(labels))]
+        print(f"training labels permuted among the images (numpy default_rng({args.seed}).permutation)")
+
     args.out.mkdir(parents=True, exist_ok=True)
-    record_path = args.out / "models.json"
-    record = {}
+    record = {name: entry for name, entry in record.items() if name not in names}  # the other models' entries stay
     gap = None
-    for name in ("gap", "fc"):  # GapNet first: FcNet starts from its trained shared layers
+    for name in names:
         tic = time.perf_counter()
         torch.manual_seed(args.seed)  # the initial weights
-        model = MODELS[name](batchnorm=True)
-        if name == "gap":
+        model = MODELS[VARIANTS.get(name, name)](batchnorm=True)
+        if name != "fc":
             epochs, lr = args.epochs, 4e-3
         else:
             epochs, lr = max(1, math.ceil(args.epochs / 2)), 2e-3
             _copy_shared_layers(gap, model)
-        model = train_model(model, train.images, train.labels, epochs, args.seed, lr, desc=f"train {name}")
+        model = train_model(model, train.images, labels, epochs, args.seed, lr, desc=f"train {name}")
         gap = model if name == "gap" else gap
         plain = fold_batchnorm(model)
         torch.save(plain.state_dict(), weights_path(name, args.out))
@@ -150,6 +169,11 @@ def main(argv=None):
             "train_seconds": round(time.perf_counter() - tic, 1),
             **{key: round(value, 4) for key, value in scores.items()},
         }
+        if args.shuffle_labels:  # how much of the random labelling it fitted (on the shuffled training labels)
+            fit = evaluate(plain, train.images, labels)
+            record[name].update(shuffled_labels=True, permutation_seed=args.seed,
+                                **{f"train_{key}": round(value, 4) for key, value in fit.items()})
+            print(f"{name}: on its shuffled training labels, per-label accuracy {fit['label_accuracy']:.2%}")
         print(f"{name}: per-label accuracy {scores['label_accuracy']:.2%}, exact match {scores['exact_match']:.2%}")
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote weights and {record_path} in {time.perf_counter() - start:.1f} s")

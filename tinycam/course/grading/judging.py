@@ -27,7 +27,7 @@ from tinycam.course.grading.cases import hidden_seed, verdict
 from tinycam.course.grading.results import failed, passed
 
 MAX_STARTS = 4
-RESULT_SIZE = 256 << 20  # the largest result file read back (10 million numbers as JSON)
+RESULT_SIZE = 32 << 20  # the largest result file read back (runner.MAX_NUMBERS numbers as JSON, with room)
 POLL = 0.02  # seconds between looks at the process
 
 
@@ -137,6 +137,9 @@ def _read(box, exercise, cases, stopped, timeout):
         try:
             result = json.loads(sandbox.read_limited(box.folder / f"{exercise.name}.{index}.json", RESULT_SIZE))
         except (OSError, ValueError):
+            if os.path.lexists(box.folder / f"{exercise.name}.{index}.json"):
+                return failed(exercise, f"its result on {label} could not be read back (not a plain JSON file of at "
+                                        f"most {RESULT_SIZE >> 20} MiB)")
             if stopped is None or stopped[0] != (exercise.name, index) or stopped[1] == "budget":
                 return None
             if stopped[1] == "timeout":

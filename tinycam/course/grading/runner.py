@@ -25,6 +25,7 @@ except ImportError:  # run as the judging process (-S): imported in main(), once
     numpy = None  # type: ignore[assignment]
 
 BLOCKED = ("tinycam",)  # the course, refused however the import path is set
+MAX_NUMBERS = 1_000_000  # the largest array sent back (the course's largest answer has 2,048 numbers)
 
 
 def encode(x, depth=0):
@@ -56,7 +57,7 @@ def encode(x, depth=0):
         elif hasattr(x, "__array__"):
             x = numpy.asarray(x)
     if isinstance(x, numpy.ndarray):
-        if x.size > 10_000_000:
+        if x.size > MAX_NUMBERS:
             return ["object", "ndarray", f"an array of shape {x.shape}, too large to grade"]
         if x.dtype.kind in "biuf":
             return ["array", x.dtype.name, list(x.shape), x.ravel().tolist()]
