@@ -22,7 +22,8 @@
 # Grad-CAM the small dog fades, and Grad-CAM++ is meant to bring it back. The lecture leaves the closed form of
 # $\alpha$ as homework.
 #
-# This notebook does that homework one step at a time and checks each step numerically. It then asks whether the
+# In this notebook you do that homework one step at a time, and each step is checked, symbolically and on numbers.
+# It then asks whether the
 # promise holds on our own trained networks, with every object's mask known.
 #
 # **What you will do**
@@ -30,7 +31,7 @@
 # | § | topic | you will |
 # |---|---|---|
 # | 1 | motivation, measured | watch the small object fade in Grad-CAM, in numbers |
-# | 2 | the derivation | solve for $\alpha$ (**Exercise 1**), use the exponential score (**Exercise 2**), reach the closed form (**Exercise 3**) and the channel weights (**Exercise 4**) |
+# | 2 | the derivation | write the score Grad-CAM++ assumes (**Exercise 1**), differentiate it (**2**), solve for $\alpha$ (**3, 4**), use the exponential score (**5, 6**), reach the closed form (**7, 8**) and the channel weights (**9**); one written answer |
 # | 3 | autograd | compute exact 2nd and 3rd derivatives and confirm the closed form, then break its assumption |
 # | 4 | the worked example | run Grad-CAM++ on notebook 01's three 2×2 maps and follow the "background kernel" |
 # | 5 | three slips | measure what an epsilon, a normalization and $\exp(S)$ do to public implementations |
@@ -38,9 +39,11 @@
 #
 # **Graded exercises.** As before, your answer goes between `### BEGIN SOLUTION` and `### END SOLUTION` (in your
 # copy that region holds `raise NotImplementedError()`), and the check cell below prints `✓`, or `✗` with a hint.
-# All four exercises take NumPy arrays of shape $(\dots, K, H, W)$, leading batch axes included. The cells after a
-# check use `tinycam.reference` and `tinycam.torch_reference`, so an unfinished exercise never breaks the rest of the notebook.
-# Points: 2 + 2 + 3 + 2 = 9.
+# The derivation's steps (Exercises 1, 2, 3, 5, 7) are small functions of the step's symbols that the check also runs
+# on SymPy symbols; the others take NumPy arrays of shape $(\dots, K, H, W)$, leading batch axes included. The cells
+# after a check use `tinycam.reference` and `tinycam.torch_reference`, so an unfinished exercise never breaks the
+# rest of the notebook. Points: 1 + 1 + 1 + 2 + 1 + 2 + 1 + 3 + 2 = 14. The written answers (cells that start with
+# a question in bold) are read by your instructor.
 #
 # **Notation.** $S^c$ is the class score that the network outputs (the logit, before the sigmoid), and
 # $g^k_{ij} = \partial S^c / \partial A^k_{ij}$ is its gradient: what notebooks 01–03 called $\partial y^c/\partial
@@ -173,8 +176,8 @@ print(f"receptive field of features.10 (GAP network): {receptive[-1]} px; "
 # exactly: `lecture.three_dogs()` gives three 12×12 feature maps, map $k$ equal to 1 on the footprint of dog $k$
 # (36, 9 and 1 pixels) and 0 elsewhere. The score $S = \sum_k \sum_{ij} \mathrm{ReLU}(A^k_{ij} - \tfrac12)$ counts
 # each map only where it fires, so autograd gives a gradient of 1 on each dog and 0 elsewhere: confined to the
-# object. Grad-CAM's weights are the footprints divided by $Z = 144$, in the ratio 36 : 9 : 1. Grad-CAM++
-# (derived in section 2) gives each of the $n$ pixels of a dog $\alpha = 1/(2 + n)$, so $w = n / (2 + n)$:
+# object. Grad-CAM's weights are the footprints divided by $Z = 144$, in the ratio 36 : 9 : 1. Grad-CAM++, whose
+# weights you derive in section 2, gives (computed here with the library):
 
 # %%
 dogs = torch.from_numpy(lecture.three_dogs()).requires_grad_(True)  # (3, 12, 12): one dog per map
@@ -251,31 +254,87 @@ for name, method in [("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++")]:
 # %% [markdown]
 # ## 2. The derivation, as homework
 #
+# The lecture's homework: find the closed form of the pixel weights $\alpha$. You will do it in five steps, each an
+# exercise, and then turn the result into the array functions the method needs.
+#
+# **What the derivation assumes.** It is a recipe, not a proof. It starts from the shape the class score has in CAM,
+# a network that ends in global average pooling and **one linear layer**, and pretends that this shape holds with
+# the unknown weights of Grad-CAM++; it treats the $\alpha$'s as constants and drops every mixed derivative
+# $\partial^2 Y / \partial A^k_{ab}\, \partial A^k_{ij}$. And if the weights $w_k^c$ of (1) below really were
+# constants, $Y^c$ would be linear in $A$, every second and third derivative would be 0, and the formula you will
+# find would read $0/0$: the derivation only makes sense for a score that agrees with (1) at the point but is curved
+# around it (step 4 supplies one). What we *can* check exactly is everything that follows from its result.
+#
+# **How the step exercises work.** Each step is a small function of the step's symbols: one pixel's $\alpha$, the
+# sum $\sum_{ab} A^k_{ab}$ of its map (called `total`), the derivatives $\partial^2 Y$ and $\partial^3 Y$ (called
+# `d2`, `d3`), and so on. Write it with arithmetic only (`+ - * / **`, sums over axes, and `np.maximum(x, 0)` for a
+# ReLU): then the same function runs on NumPy arrays of numbers *and* on SymPy symbols. The check calls it on
+# symbols and **proves** it equal to the step (SymPy simplifies the difference to 0), recognises the usual wrong
+# steps, and then runs it on random numbers as every check does. Points: 1 per step.
+#
 # ### Step 1: what Grad-CAM++ assumes
 #
 # Grad-CAM++ starts from the shape CAM gave the class score: a weighted sum of the pixels of the feature maps,
 #
 # $$Y^c = \sum_k w_k^c \sum_{i,j} A^k_{ij} , \tag{1}$$
 #
-# (CAM's score is $\sum_k w_k^c \frac{1}{Z} \sum_{ij} A^k_{ij}$, notebook 02: in (1) the $1/Z$ is absorbed into
-# $w_k^c$, which is CAM's weight divided by $Z$; it changes nothing below, but it is not CAM's $w$), and replaces Grad-CAM's *mean* of the gradients with a weighted sum of the **positive** gradients,
+# and replaces Grad-CAM's *mean* of the gradients with a weighted sum of the **positive** gradients,
 #
 # $$w_k^c = \sum_{a,b} \alpha^{kc}_{ab}\, \mathrm{ReLU}\!\left(\frac{\partial Y^c}{\partial A^k_{ab}}\right).
 # \tag{2}$$
 #
 # The pixel weights $\alpha^{kc}_{ab}$ are the unknowns. As the slide notes, $(a, b)$ and $(i, j)$ both run over the
-# pixels of the same map, and two letters keep the sums apart. Substitute (2) into (1):
+# pixels of the same map, and two letters keep the sums apart.
+#
+# **The $1/Z$ convention.** CAM's score (notebook 02) is $\sum_k w_k^c \frac{1}{Z} \sum_{ij} A^k_{ij}$: in (1) the
+# $1/Z$ is absorbed into $w_k^c$, which is CAM's weight divided by $Z$. It changes nothing below, but it is not CAM's
+# $w$.
+#
+# ### Exercise 1 (1 point): the score of (1) and (2)
+#
+# Write `gradcampp_score_model(acts, alphas, grads)`: the score $Y^c$ that (1) and (2) give, for feature maps `acts`,
+# pixel weights `alphas` and gradients `grads` $= \partial Y^c / \partial A$, all of shape $(\dots, K, H, W)$; it
+# returns one number per image. (The check's symbols declare each gradient's sign, so a ReLU of one is known.)
+
+# %% tags=["exercise"]
+def gradcampp_score_model(acts, alphas, grads):
+    """The score Y^c of formulas (1) and (2) (Chattopadhay et al., WACV 2018, section 3.1).
+
+    acts, alphas, grads: arrays of shape (..., K, H, W) (numbers or SymPy symbols). Returns an array of shape (...).
+    """
+    ### BEGIN SOLUTION
+    weights = (alphas * np.maximum(grads, 0)).sum(axis=(-2, -1))
+    return (weights * acts.sum(axis=(-2, -1))).sum(axis=-1)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.gradcampp_score_model(gradcampp_score_model)
+
+# %% [markdown]
+# ### Step 2: differentiate twice
+#
+# Substitute (2) into (1), take one map $k$ and one pixel $(i, j)$, and write $\partial^n Y$ for $\partial^n Y^c /
+# (\partial A^k_{ij})^n$. Suppose the gradients that matter are positive, so the ReLU lets them through, and treat
+# the $\alpha$'s as constants. Differentiate both sides with respect to $A^k_{ij}$, then once more. Conceptual hints:
+# the product rule acts on "bracket times $\sum_{ij} A^k_{ij}$"; of the derivatives of the bracket, keep only the
+# term in which the pixel's own gradient appears.
+#
+# ### Exercise 2 (1 point): the twice-differentiated equation
+#
+# The left-hand side is $\partial^2 Y$. Write `twice_differentiated(alpha, total, d2, d3)`, the **right-hand side**,
+# in the pixel's own weight `alpha` $= \alpha^{kc}_{ij}$, `total` $= \sum_{ab} A^k_{ab}$, `d2` $= \partial^2 Y$ and
+# `d3` $= \partial^3 Y$.
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# **The derivation.** With (2) substituted, (1) reads
 #
 # $$Y^c = \sum_k \sum_{i,j} \Big[ \sum_{a,b} \alpha^{kc}_{ab}\, \mathrm{ReLU}\Big(\frac{\partial Y^c}{\partial
 # A^k_{ab}}\Big) \Big] A^k_{ij} .$$
 #
-# ### Step 2: differentiate twice
-#
-# Take one map $k$ and one pixel $(i, j)$, and write $\partial^n Y$ for $\partial^n Y^c / (\partial A^k_{ij})^n$.
-# Suppose the gradients that matter are positive, so the ReLU lets them through. Differentiate both sides with
-# respect to $A^k_{ij}$. The product rule gives two terms: the bracket times $\partial A^k_{ij}/\partial A^k_{ij} = 1$,
-# and $\sum_{ab} A^k_{ab}$ times the derivative of the bracket. Keep only the term of the bracket in which the
-# pixel's own gradient appears:
+# The product rule gives two terms: the bracket times $\partial A^k_{ij}/\partial A^k_{ij} = 1$, and
+# $\sum_{ab} A^k_{ab}$ times the derivative of the bracket, of which we keep the term of the pixel's own gradient:
 #
 # $$\partial Y = \sum_{a,b} \alpha^{kc}_{ab} \frac{\partial Y^c}{\partial A^k_{ab}} + \Big(\sum_{a,b}
 # A^k_{ab}\Big)\, \alpha^{kc}_{ij}\, \partial^2 Y .$$
@@ -285,37 +344,70 @@ for name, method in [("Grad-CAM", "gradcam"), ("Grad-CAM++", "gradcam++")]:
 #
 # $$\partial^2 Y = 2\, \alpha^{kc}_{ij}\, \partial^2 Y + \Big(\sum_{a,b} A^k_{ab}\Big)\, \alpha^{kc}_{ij}\,
 # \partial^3 Y .$$
-#
+# ### END SOLUTION
+
+# %% tags=["exercise"]
+def twice_differentiated(alpha, total, d2, d3):
+    """The right-hand side of the equation that step 2 gives for the second derivative (Chattopadhay et al., 3.2).
+
+    alpha, total, d2, d3: numbers, arrays of one shape, or SymPy symbols. Returns the same kind.
+    """
+    ### BEGIN SOLUTION
+    return 2 * alpha * d2 + total * alpha * d3
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.twice_differentiated(twice_differentiated)
+
+# %% [markdown]
 # ### Step 3: solve for $\alpha$
 #
-# $\alpha^{kc}_{ij}$ appears in both terms on the right; factor it out and divide:
+# $\alpha^{kc}_{ij}$ is now the only unknown in the equation of step 2.
+#
+# ### Exercise 3 (1 point): $\alpha$ from the derivatives
+#
+# Write `alpha_solved(total, d2, d3)`: the pixel weight $\alpha^{kc}_{ij}$ that solves the equation, in `total`
+# $= \sum_{ab} A^k_{ab}$, `d2` and `d3`. Call the result formula (3).
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# **The solution.** $\alpha^{kc}_{ij}$ appears in both terms on the right; factor it out and divide:
 #
 # $$\boxed{\;\alpha^{kc}_{ij} = \frac{\partial^2 Y}{2\,\partial^2 Y + \sum_{a,b} A^k_{ab}\, \partial^3 Y}\;}
 # \tag{3}$$
 #
-# This is the formula on the slide (003); sections 3.1–3.4 of the paper derive it. The argument is a recipe more
-# than a proof, with two caveats:
+# This is the formula on the slide (003); sections 3.1–3.4 of the paper derive it.
+# ### END SOLUTION
+
+# %% tags=["exercise"]
+def alpha_solved(total, d2, d3):
+    """The pixel weight α^kc_ij that solves the equation of step 2: formula (3) (Chattopadhay et al., section 3.2).
+
+    total, d2, d3: numbers, arrays of one shape, or SymPy symbols. Returns the same kind.
+    """
+    ### BEGIN SOLUTION
+    return d2 / (2 * d2 + total * d3)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.alpha_solved(alpha_solved)
+
+# %% [markdown]
+# ### Exercise 4 (2 points): the general formula, on feature maps
 #
-# - It treats the $\alpha$'s as constants and drops every mixed derivative
-#   $\partial^2 Y / \partial A^k_{ab}\, \partial A^k_{ij}$.
-# - If the $w_k^c$ of (1) really were constants, $Y^c$ would be linear in $A$: every second and third derivative
-#   would be 0 and (3) would read $0/0$. The derivation only makes sense for a score that agrees with (1) at the
-#   point but is curved around it; step 4 supplies one.
-#
-# What we *can* check exactly is everything that follows from (3).
-#
-# ### Exercise 1 (2 points): the general formula
-#
-# Write `gradcampp_alphas_general(acts, d2, d3)`, formula (3), for any score: `d2` and `d3` hold
-# $\partial^2 Y / (\partial A^k_{ij})^2$ and $\partial^3 Y / (\partial A^k_{ij})^3$ for every pixel of every map,
-# with the same shape as `acts`. The sum $\sum_{ab} A^k_{ab}$ runs over the pixels of map $k$ only. Where the
+# Write `gradcampp_alphas_general(acts, d2, d3)`, formula (3) for every pixel of every map and any score: `d2` and
+# `d3` hold $\partial^2 Y / (\partial A^k_{ij})^2$ and $\partial^3 Y / (\partial A^k_{ij})^3$ for every pixel of every
+# map, with the same shape as `acts`. The sum $\sum_{ab} A^k_{ab}$ runs over the pixels of map $k$ only. Where the
 # denominator is exactly 0 (for example where both derivatives are 0), set $\alpha = 0$: a formula that returns NaN
 # there would wipe out a whole channel weight. `np.divide(x, y, out=np.zeros_like(x), where=y != 0)` divides only
 # where it may.
 
 # %% tags=["exercise"]
 def gradcampp_alphas_general(acts, d2, d3):
-    """α^kc_ij = d2 / (2·d2 + Σ_ab A^k_ab · d3), and 0 where the denominator is 0 (formula 3, Chattopadhay et al.).
+    """The Grad-CAM++ pixel weights of formula (3) for every pixel of every map, 0 where the formula's denominator
+    is 0 (Chattopadhay et al., WACV 2018, section 3.2).
 
     acts, d2, d3: arrays of shape (..., K, H, W). Returns an array of the same shape.
     """
@@ -338,8 +430,19 @@ checks.gradcampp_alphas_general(gradcampp_alphas_general)
 # reads $0/0$.
 #
 # Grad-CAM++ therefore uses the score $Y^c = \exp(S^c)$. It is a monotone function of $S^c$, so it ranks the
-# classes the same way, and its higher derivatives do not vanish. Differentiate along $A^k_{ij}$ with the chain rule,
-# writing $g = \partial S^c/\partial A^k_{ij}$:
+# classes the same way, and its higher derivatives do not vanish.
+#
+# ### Exercise 5 (1 point): the chain rule
+#
+# Differentiate $Y = e^{S}$ along $A^k_{ij}$ once, twice and three times. Write `exp_chain_rule(exp_s, g, s2, s3)`,
+# returning the tuple $(\partial Y, \partial^2 Y, \partial^3 Y)$ in `exp_s` $= e^{S}$, `g` $= \partial S^c/\partial
+# A^k_{ij}$, `s2` $= \partial^2 S^c / (\partial A^k_{ij})^2$ and `s3` $= \partial^3 S^c / (\partial A^k_{ij})^3$.
+# Keep `s2` and `s3`: the assumption that $S$ is piecewise linear comes after. (`exp_s` is passed in, so that your
+# function needs no `exp`.)
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# **The derivation.** Writing $g = \partial S^c/\partial A^k_{ij}$, the chain rule and the product rule give
 #
 # $$\partial Y = e^{S} g, \qquad
 # \partial^2 Y = e^{S}\big(g^2 + \partial^2 S\big), \qquad
@@ -348,15 +451,34 @@ checks.gradcampp_alphas_general(gradcampp_alphas_general)
 # With $S^c$ piecewise linear in $A$, the terms with $\partial^2 S$ and $\partial^3 S$ are 0:
 #
 # $$\partial^2 Y = e^{S} g^2, \qquad \partial^3 Y = e^{S} g^3 . \tag{4}$$
+# ### END SOLUTION
+
+# %% tags=["exercise"]
+def exp_chain_rule(exp_s, g, s2, s3):
+    """The first three derivatives of the exponential score exp(S) along one activation, through e^S and those of S.
+
+    exp_s, g, s2, s3: numbers, arrays of one shape, or SymPy symbols. Returns the tuple (d1, d2, d3).
+    """
+    ### BEGIN SOLUTION
+    return exp_s * g, exp_s * (g**2 + s2), exp_s * (g**3 + 3 * g * s2 + s3)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.exp_chain_rule(exp_chain_rule)
+
+# %% [markdown]
+# Call the second and third derivatives that remain when $S$ is piecewise linear ($\partial^2 S = \partial^3 S =
+# 0$) formula (4).
 #
-# ### Exercise 2 (2 points): the derivatives of the exponential score
+# ### Exercise 6 (2 points): the derivatives of the exponential score, on feature maps
 #
 # Write `exp_score_derivatives(grads, score)`: given $g$ (an array of shape $(\dots, K, H, W)$) and the score $S$
 # (one number), return the pair `(d2, d3)` of formula (4), each shaped like `grads`.
 
 # %% tags=["exercise"]
 def exp_score_derivatives(grads, score):
-    """(∂²Y/∂A², ∂³Y/∂A³) = (exp(S)·g², exp(S)·g³) for Y = exp(S), S piecewise linear in A.
+    """The second and third derivatives of the exponential score along each activation, S piecewise linear: formula (4).
 
     grads: array (..., K, H, W) of g = ∂S/∂A; score: the number S. Returns a tuple (d2, d3) of arrays like grads.
     """
@@ -372,44 +494,80 @@ checks.exp_score_derivatives(exp_score_derivatives)
 # %% [markdown]
 # ### Step 5: the closed form
 #
-# Put (4) into (3). Every term carries the same factor $e^{S}$, and it cancels:
+# Put (4) into (3).
+#
+# ### Exercise 7 (1 point): the closed form at one pixel
+#
+# Write `alpha_exp_closed_form(g, total)`: $\alpha^{kc}_{ij}$ in `g` $= \partial S^c/\partial A^k_{ij}$ (not zero)
+# and `total` $= \sum_{ab} A^k_{ab}$, simplified as far as it goes. Call it formula (5).
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# **The solution.** Every term carries the same factor $e^{S}$, and it cancels:
 #
 # $$\alpha^{kc}_{ij} = \frac{e^{S} g^2}{2 e^{S} g^2 + \sum_{ab} A^k_{ab}\, e^{S} g^3}
 # = \boxed{\;\frac{g^2}{2 g^2 + \sum_{a,b} A^k_{ab}\; g^3}\;}, \qquad g = \frac{\partial S^c}{\partial A^k_{ij}} .
 # \tag{5}$$
 #
 # This is the answer to the lecture's homework. It needs nothing beyond what Grad-CAM already has, the activations
-# and one gradient map, and the exponential has disappeared. Three remarks:
-#
-# - Where $g \neq 0$ you may cancel $g^2$: $\alpha = 1 / (2 + g \sum_{ab} A^k_{ab})$. Where $g = 0$ (a unit that
-#   a ReLU or a max-pool switched off, which happens a lot), (5) is $0/0$, and $\alpha = 0$ is the only sensible
-#   value. The pixel has no gradient to weight, and in (2) it is multiplied by $\mathrm{ReLU}(0) = 0$ anyway.
-# - The lecture's formula (3) is written with the derivatives of $Y$; the closed form (5) equals it **only** when the
-#   score is $\exp(S)$ and $S$ is piecewise linear in $A$. Section 3 measures what happens otherwise.
-# - The cancelled form has a **pole** at $g \sum_{ab} A^k_{ab} = -2$ and is negative below it. The pixels that
-#   count in (2) have $g > 0$, and after a ReLU layer $\sum_{ab} A^k_{ab} \geq 0$: there $\alpha \in (0, \tfrac12]$.
-#   With signed activations, as in the handwritten example of notebook 01 ($A^1$ and $A^3$ have negative entries),
-#   a map with $\sum_{ab} A^k_{ab} < 0$ can reach the pole. A one-pixel map with $g = 1$ shows the whole range
-#   (at the pole the denominator of (5) is exactly 0, and our convention returns 0):
+# and one gradient map, and the exponential has disappeared. Where $g \neq 0$ you may cancel $g^2$:
+# $\alpha = 1 / (2 + g \sum_{ab} A^k_{ab})$. Where $g = 0$ (a unit that a ReLU or a max-pool switched off, which
+# happens a lot), (5) is $0/0$, and $\alpha = 0$ is the only sensible value: the pixel has no gradient to weight,
+# and in (2) it is multiplied by $\mathrm{ReLU}(0) = 0$ anyway. The lecture's formula (3) is written with the
+# derivatives of $Y$; the closed form (5) equals it **only** when the score is $\exp(S)$ and $S$ is piecewise linear
+# in $A$. Section 3 measures what happens otherwise.
+# ### END SOLUTION
+
+# %% tags=["exercise"]
+def alpha_exp_closed_form(g, total):
+    """The Grad-CAM++ pixel weight for the exponential score, S piecewise linear: formula (5) (Chattopadhay et al.).
+
+    g, total: numbers, arrays of one shape, or SymPy symbols, g non-zero. Returns the same kind.
+    """
+    ### BEGIN SOLUTION
+    return g**2 / (2 * g**2 + total * g**3)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+checks.alpha_exp_closed_form(alpha_exp_closed_form)
+
+# %% [markdown]
+# Where the gradient is not 0, (5) depends on $g$ and $\sum_{ab} A^k_{ab}$ only through their product. Here it is
+# on a one-pixel map with $g = 1$, for a range of values of that product (`reference.gradcampp_alphas`; where the
+# denominator of (5) is exactly 0, our convention returns 0):
 
 # %%
 for g_sum_a in [-3.0, -2.0, -1.5, -1.0, 0.0, 1.0, 10.0]:
     one_pixel = reference.gradcampp_alphas(np.array([[[g_sum_a]]]), np.array([[[1.0]]]))[0, 0, 0]
     print(f"g * sum(A) = {g_sum_a:5.1f}:  alpha = {one_pixel:+.4f}")
 
+# %% [markdown] tags=["answer"]
+# **Written answer: cancel $g^2$ in (5). For which values of $g \sum_{ab} A^k_{ab}$ is $\alpha$ positive, where is it at most ½, and which pixels of a ReLU network lie there? What about $g = 0$?**
+#
+# ### BEGIN SOLUTION
+# Where $g \neq 0$, $\alpha = 1/(2 + c)$ with $c = g \sum_{ab} A^k_{ab}$. It has a **pole** at $c = -2$: positive
+# for $c > -2$, negative below. It is at most ½ exactly when $c \geq 0$, and between the pole and 0 it exceeds ½.
+# The pixels that count in (2) have $g > 0$, and after a ReLU layer $\sum_{ab} A^k_{ab} \geq 0$: there
+# $\alpha \in (0, \tfrac12]$. With signed activations, as in the handwritten example of notebook 01 ($A^1$ and $A^3$
+# have negative entries), a map with $\sum_{ab} A^k_{ab} < 0$ can reach the pole, and a channel weight built from
+# such pixels can change sign. At $g = 0$, (5) is $0/0$; the cancelled form would say ½, but $\alpha = 0$ is the
+# sensible value (the pixel is multiplied by $\mathrm{ReLU}(0) = 0$ in (2) anyway). Section 4 meets a pixel with
+# $c \in (-2, 0)$: $A^3$, $g = -0.1$, $\alpha = 0.588$, harmless there because (2) multiplies it by
+# $\mathrm{ReLU}(g) = 0$.
+# ### END SOLUTION
+
 # %% [markdown]
-# Between the pole and 0, $\alpha$ exceeds ½; below the pole it is negative, and a channel weight built from such
-# pixels can change sign. Section 4 meets one pixel of this kind ($A^3$, $g = -0.1$, $\alpha = 0.588$), harmless
-# there because (2) multiplies it by $\mathrm{ReLU}(g) = 0$.
+# ### Exercise 8 (3 points): the closed form, on feature maps
 #
-# ### Exercise 3 (3 points): the closed form
-#
-# Write `gradcampp_alpha_closed_form(acts, grads)`, formula (5), with $\alpha = 0$ wherever the denominator is 0.
-# Do not add a small constant to the denominator to avoid the division by zero; section 5 shows what it costs.
+# Write `gradcampp_alpha_closed_form(acts, grads)`, formula (5) for every pixel of every map, with $\alpha = 0$
+# wherever its denominator is 0 (the gradient 0 included). Do not add a small constant to the denominator to avoid
+# the division by zero; section 5 shows what it costs.
 
 # %% tags=["exercise"]
 def gradcampp_alpha_closed_form(acts, grads):
-    """α^kc_ij = g² / (2g² + Σ_ab A^k_ab · g³) with g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0.
+    """The Grad-CAM++ pixel weights of formula (5) for every pixel of every map, and 0 where the formula's
+    denominator is 0 (Chattopadhay et al., WACV 2018, section 3.3).
 
     acts, grads: arrays of shape (..., K, H, W). Returns an array of the same shape.
     """
@@ -432,13 +590,13 @@ checks.gradcampp_alpha_closed_form(gradcampp_alpha_closed_form)
 # $$w_k^c = \sum_{i,j} \alpha^{kc}_{ij}\, \mathrm{ReLU}\big(g^k_{ij}\big), \qquad
 # L^c_{\text{Grad-CAM++}} = \mathrm{ReLU}\Big(\sum_k w_k^c A^k\Big). \tag{6}$$
 #
-# ### Exercise 4 (2 points): the channel weights
+# ### Exercise 9 (2 points): the channel weights
 #
 # Write `gradcampp_weights_from_alphas(alphas, grads)`: shape $(\dots, K, H, W) \to (\dots, K)$.
 
 # %% tags=["exercise"]
 def gradcampp_weights_from_alphas(alphas, grads):
-    """w_k^c = Σ_ij α^kc_ij · ReLU(g^k_ij) (formula 6: Chattopadhay et al.'s weights without the factor exp(S)).
+    """The Grad-CAM++ channel weights of formula (6) (Chattopadhay et al.'s, without the factor exp(S)).
 
     alphas, grads: arrays of shape (..., K, H, W). Returns an array of shape (..., K).
     """
@@ -471,7 +629,7 @@ checks.gradcampp_weights_from_alphas(gradcampp_weights_from_alphas)
 # For fn we use `exp_score(score, acts)`, which is $Y(A) = \exp(S(A) - S(A_0))$ with $A_0$ the activations we study.
 # The constant shift divides every derivative by the same $e^{S(A_0)}$. That cancels in $\alpha$ just as $e^S$ did
 # in (5), and it keeps $Y$ from overflowing for large scores. At $A_0$ itself $Y = 1$, so the first derivative is
-# $g$ itself, and (4) predicts $\partial^2 Y = g^2$ and $\partial^3 Y = g^3$ exactly.
+# $g$ itself, and (4) predicts the second and third derivatives exactly.
 
 # %%
 def small_head(activation):
@@ -604,17 +762,26 @@ fig.suptitle(r"Grad-CAM++ on the handwritten example: $w_k$ is the sum of the la
 plt.show()
 
 # %% [markdown]
-# Read $\alpha$ in its cancelled form, $\alpha = 1/(2 + g \sum_{ab} A^k_{ab})$. A pixel with a large gradient gets a
-# small $\alpha$, so each product $\alpha\, g = g / (2 + g \sum_{ab} A^k_{ab})$ grows more slowly than $g$. For
-# positive $g$ and $\sum_{ab} A^k_{ab}$ it never exceeds $1/\sum_{ab} A^k_{ab}$: a map's weight is a sum of
-# **saturating** terms. Large gradients count for less than in Grad-CAM, while a small gradient keeps $\alpha$ close
-# to its ceiling of 1/2.
+# The table shows the pixel weights, the channel weights and each channel's share of the total weight, for
+# Grad-CAM and for Grad-CAM++. Look at the **background kernel** $A^3$ before you read on.
+
+# %% [markdown] tags=["answer"]
+# **Written answer: why does $A^3$ get so small a weight in Grad-CAM, and what do the $\alpha$'s of Grad-CAM++ change for it (use the cancelled form of (5))?**
 #
-# That is what happens to the **background kernel** $A^3$. Its positive gradients are tiny (0.1, 0.2), so their
-# $\alpha$'s (0.43 and 0.38) sit close to 1/2. $A^1$ and $A^2$, with gradients of 2 to 6, get $\alpha$'s between
-# 0.03 and 0.16. The negative gradient of $A^3$ (−0.1, top right) is dropped by the ReLU, where Grad-CAM subtracted
-# it. The share of $A^3$ in the total weight rises from 1.4 % to 8.3 %, about six times as much. The maps, side by
-# side:
+# ### BEGIN SOLUTION
+# Grad-CAM's weight is the mean gradient: $A^3$'s gradients are tiny (0.1, −0.1, 0.2, 0.2), and the negative one is
+# subtracted, so its weight is 0.1 against 2.75 and 4.25, 1.4 % of the total. In the cancelled form,
+# $\alpha = 1/(2 + g \sum_{ab} A^k_{ab})$, a pixel with a large gradient gets a small $\alpha$, so each product
+# $\alpha\, g = g / (2 + g \sum_{ab} A^k_{ab})$ grows more slowly than $g$; for positive $g$ and $\sum_{ab} A^k_{ab}$
+# it never exceeds $1/\sum_{ab} A^k_{ab}$: a map's weight is a sum of **saturating** terms. Large gradients count for
+# less than in Grad-CAM, while a small gradient keeps $\alpha$ close to its ceiling of ½. $A^3$'s positive gradients
+# (0.1, 0.2) get $\alpha$'s of 0.43 and 0.38, close to ½; $A^1$ and $A^2$, with gradients of 2 to 6, get 0.03 to
+# 0.16. And the ReLU drops $A^3$'s negative gradient (−0.1) instead of subtracting it. The share of $A^3$ in the
+# total weight rises from 1.4 % to 8.3 %, about six times as much.
+# ### END SOLUTION
+
+# %% [markdown]
+# The maps, side by side:
 
 # %%
 L_gc = reference.gradcam(acts, grads)
@@ -668,8 +835,8 @@ print(f"g spatially constant in every map of every image: {bool((g == g[..., :1,
 #
 # ### Slip 1: an absolute epsilon in the denominator
 #
-# To avoid dividing by zero, implementations commonly compute $g^2 / (2g^2 + \sum A\, g^3 + \varepsilon)$ with
-# $\varepsilon = 10^{-6}$. That is negligible when $g \approx 1$. Here, though, $2 g^2 \approx 10^{-6}$ as well, so the
+# To avoid dividing by zero, implementations commonly add a constant $\varepsilon = 10^{-6}$ to the denominator of
+# (5). That is negligible when $g \approx 1$. Here, though, $2 g^2 \approx 10^{-6}$ as well, so the
 # epsilon is as large as the term it protects:
 
 # %%
@@ -806,7 +973,7 @@ for i, first in enumerate(names):
 #
 # ### Slip 3: computing $\exp(S)$
 #
-# The paper's code forms $\partial^2 Y = e^{S} g^2$ and $\partial^3 Y = e^{S} g^3$ explicitly, then divides. The
+# The paper's code forms the derivatives (4), factor $e^{S}$ included, explicitly, then divides. The
 # largest float32 number is about $3.4 \times 10^{38} = e^{88.7}$, and float16 (mixed precision) stops at 65504
 # $= e^{11.1}$:
 
@@ -1000,11 +1167,10 @@ with torch.no_grad():
 # %% [markdown]
 # ## Summary
 #
-# - **The homework, solved.** Assume $Y^c = \sum_k w_k^c \sum_{ij} A^k_{ij}$ with $w_k^c = \sum_{ij}
-#   \alpha^{kc}_{ij}\,\mathrm{ReLU}(\partial Y^c/\partial A^k_{ij})$. Differentiate twice and solve:
-#   $\alpha = \partial^2 Y / (2\partial^2 Y + \sum_{ab} A_{ab}\, \partial^3 Y)$. With $Y = e^{S}$ and $S$ piecewise
-#   linear in $A$, $\partial^2 Y = e^S g^2$ and $\partial^3 Y = e^S g^3$, $e^S$ cancels, and
-#   $\alpha = g^2/(2g^2 + \sum_{ab} A_{ab}\, g^3)$, with 0 where $g = 0$.
+# - **The homework.** From the score Grad-CAM++ assumes, (1) and (2), two derivatives and one equation give $\alpha$
+#   (3); with $Y = e^{S}$ and $S$ piecewise linear in $A$, the factor $e^{S}$ cancels and the closed form (5) needs
+#   only the activations and one gradient map, with $\alpha = 0$ where $g = 0$. Each step was proved with SymPy and
+#   checked on numbers; the derivation is a recipe (one linear layer after GAP, constant $\alpha$'s), not a proof.
 # - **The motivation.** The three-dogs mechanism needs one feature map per object and a gradient confined to it:
 #   then Grad-CAM weighs the dogs 36 : 9 : 1 by their footprints and Grad-CAM++ 2.84 : 2.45 : 1. On the GAP network
 #   the gradient is $W_{ck}/Z$ everywhere, Grad-CAM's weights are the same for every image, and the fading of a

@@ -1,12 +1,20 @@
 """The checks of notebook 05 (the Grad-CAM++ homework): right answers pass, planted mistakes get their hint."""
 
+import ast
+import re
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
 from tinycam import reference
 from tinycam.course import checks, lecture
+from tinycam.course.checks import nb05_gradcampp
 
-from check_harness import check_tests
+from check_harness import check_tests, feedback
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLE = lecture.worked_example()
 
@@ -25,8 +33,15 @@ def _closed_form_cancelled(acts, grads):
     return np.where(ok, 1.0 / np.where(ok, denominator, 1.0), 0.0)
 
 
-# exercise -> a correct answer (written differently from the reference where possible)
+# exercise -> a correct answer (written differently from the reference where possible; the derivation's steps with
+# arithmetic only, so that they run on SymPy symbols too)
 CORRECT = {
+    "gradcampp_score_model": lambda a, al, g: ((al * (g + abs(g)) / 2).sum(axis=(-2, -1))
+                                               * a.sum(axis=(-2, -1))).sum(axis=-1),
+    "twice_differentiated": lambda al, t, d2, d3: al * (2 * d2 + t * d3),
+    "alpha_solved": lambda t, d2, d3: 1 / (2 + t * d3 / d2),
+    "exp_chain_rule": lambda e, g, s2, s3: (g * e, e * g * g + e * s2, e * (g * (g * g + s2) + 2 * g * s2 + s3)),
+    "alpha_exp_closed_form": lambda g, t: 1 / (2 + g * t),  # cancelled: equal where g ≠ 0, as the step asks
     "gradcampp_alphas_general": _alphas_general,
     "exp_score_derivatives": lambda grads, score: (np.exp(score) * np.square(grads), np.exp(score) * grads**3),
     "gradcampp_alpha_closed_form": _closed_form_cancelled,
@@ -57,8 +72,38 @@ def _eps(acts, grads, eps=1e-6):
 
 EXAMPLE_ALPHAS = reference.gradcampp_alphas(EXAMPLE["acts"], EXAMPLE["grads"])
 
+def _numbers_only(t, d2, d3):
+    """The right α, but written so that it cannot run on SymPy symbols."""
+    return np.asarray(d2, dtype=np.float64) / (2 * d2 + t * d3)
+
+
 # exercise -> [(wrong answer, a fragment of the hint it must get)]: answers written otherwise than the known mistakes
 WRONG = {
+    "gradcampp_score_model": [
+        # a ReLU on the channel weight, not on each gradient: cannot run on symbols of both signs, caught on numbers
+        (lambda a, al, g: (np.maximum((al * g).sum(axis=(-2, -1)), 0) * a.sum(axis=(-2, -1))).sum(axis=-1),
+         "the ReLU acts on each pixel's gradient"),
+        # everything summed into one number: right on one image, not on a batch
+        (lambda a, al, g: ((al * np.maximum(g, 0)).sum(axis=(-2, -1)) * a.sum(axis=(-2, -1))).sum(), "Y adds up"),
+        (lambda a, al, g: 7.113, "Y adds up"),  # the handwritten example's score, hard-coded
+    ],
+    "twice_differentiated": [
+        (lambda al, t, d2, d3: 2 * al * d2 + t * al * d3 + al * d2, "which is not the step's expression"),
+        (lambda al, t, d2, d3: d2, "differentiate the equation of step 1"),  # the left-hand side
+    ],
+    "alpha_solved": [
+        (_numbers_only, "arithmetic only"),
+        (lambda t, d2, d3: d2 / (2 * d2 + t * d3 + 1e-9), "no ε"),
+        (lambda t, d2, d3: 1 / (2 + t), "factor it out and divide"),
+    ],
+    "exp_chain_rule": [
+        (lambda e, g, s2, s3: (e * g, e * (g**2 + s2)), "return the three derivatives in order"),  # two only
+        (lambda e, g, s2, s3: (e * g, e * g**2 + s2, e * (g**3 + 3 * g * s2 + s3)), "chain rule"),  # e^S on g² only
+    ],
+    "alpha_exp_closed_form": [
+        (lambda g, t: g**2 / (2 * g**2 + t * g**3 + 1e-30), "no ε"),
+        (lambda g, t: g / (2 * g + t * g**3), "powers of g remain"),
+    ],
     "gradcampp_alphas_general": [
         (lambda a, d2, d3: d2 / (d2 + a.sum(axis=(-2, -1), keepdims=True) * d3), "a 2 in front of d2"),
         (lambda a, d2, d3: _blind(d2, 2 * d2 + a * d3), "every pixel (a, b)"),
@@ -68,7 +113,7 @@ WRONG = {
         (lambda a, d2, d3: d2 / (2 * d2 + a.sum(axis=(-2, -1), keepdims=True) * d3 + 1e-12), "no ε"),  # any size
         (lambda a, d2, d3: _blind(d2, 2 * d2 - a.sum(axis=(-2, -1), keepdims=True) * d3), "check the sign"),
         (lambda a, d2, d3: _blind(d2, 2 * d2 + a.mean(axis=(-2, -1), keepdims=True) * d3), "no 1/Z"),
-        (_hard_coded(EXAMPLE_ALPHAS), "α is the second derivative"),  # the visible example's answer
+        (_hard_coded(EXAMPLE_ALPHAS), "the α of step 3"),  # the visible example's answer
     ],
     "exp_score_derivatives": [
         (lambda g, s: (g**2, g**3), "keeps the factor exp(S)"),
@@ -134,3 +179,156 @@ def test_the_visible_examples_are_the_handwritten_numbers():
 
 
 globals().update(check_tests("05", CORRECT, WRONG))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the derivation's steps: proved on SymPy symbols, judged on numbers
+
+STEPS = [exercise.name for exercise in nb05_gradcampp.DERIVATION]
+STEP_MISTAKES = [(name, index) for name in STEPS for index in range(len(checks.EXERCISES[name].mistakes))]
+
+
+def _planted(mistake):
+    """The answers that make `mistake`: one, or one per example parameter (an ε of each size)."""
+    if mistake.fit is None:
+        return [mistake.wrong]
+    return [lambda *args, p=parameter: mistake.wrong(*args, p) for parameter in mistake.examples]
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_the_right_step_is_proved_on_symbols_and_the_cases_are_plain_numbers(name):
+    exercise = checks.EXERCISES[name]
+    assert exercise.prove(exercise.expected) is None and exercise.prove(CORRECT[name]) is None
+    for seed in (0, 5):
+        for _, args in exercise.cases(seed):  # what the grader pickles for its sandbox: float64 arrays only
+            assert all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in args), name
+
+
+@pytest.mark.parametrize("name, index", STEP_MISTAKES, ids=[f"{n}-{i}" for n, i in STEP_MISTAKES])
+def test_every_wrong_step_is_recognised_on_symbols_and_on_numbers(name, index):
+    exercise = checks.EXERCISES[name]
+    mistake = exercise.mistakes[index]
+    for answer in _planted(mistake):
+        problem, hint = exercise.prove(answer)  # the SymPy path: the expression itself is wrong
+        assert problem.startswith("on symbols, yours is ") and hint == mistake.hint, (problem, hint)
+        # the numeric path (the grader's): the first case it fails on gives the same hint
+        verdicts = [exercise.judge(label, args, answer(*args)) for label, args in exercise.cases(3)]
+        first = next(v for v in verdicts if v is not None)
+        assert first[1] == mistake.hint, first
+
+
+def test_an_epsilon_is_recognised_on_symbols_whatever_its_size():
+    for name in ("alpha_solved", "alpha_exp_closed_form"):
+        exercise = checks.EXERCISES[name]
+        for eps in (1e-3, 1e-40):
+            def answer(*args, eps=eps, mistake=exercise.mistakes[0]):
+                return mistake.wrong(*args, eps)
+
+            assert exercise.prove(answer)[1] == nb05_gradcampp._EPS_HINT
+
+
+def test_a_step_that_cannot_run_on_symbols_is_told_so_after_its_numbers_pass():
+    problem, hint = feedback("alpha_solved", _numbers_only)
+    assert "right on the numbers, but on SymPy symbols it raised TypeError" in problem and "arithmetic only" in hint
+    problem, _ = feedback("alpha_solved", lambda t, d2, d3: _numbers_only(t, d2, d3) + 1.0)  # wrong on numbers too
+    assert problem.startswith("wrong on the handwritten example")
+
+
+def test_the_relu_of_the_score_model_is_proved_with_signed_symbols():
+    exercise = checks.EXERCISES["gradcampp_score_model"]
+    acts, alphas, grads = exercise.symbols()
+    assert {g.is_positive for g in grads.ravel()} == {True, False}
+    # ReLU written with np.maximum, with abs, or with np.where: all proved equal
+    for relu in (lambda g: np.maximum(g, 0), lambda g: (g + abs(g)) / 2):
+        def answer(a, al, g, relu=relu):
+            return ((al * relu(g)).sum(axis=(-2, -1)) * a.sum(axis=(-2, -1))).sum(axis=-1)
+
+        assert exercise.prove(answer) is None
+
+
+def test_the_chain_rule_step_agrees_with_autograd_on_a_smooth_score():
+    # the exercise's expected derivatives of Y = exp(S) against exact ones (nested forward-mode autograd), for a
+    # score that is not piecewise linear (softplus, so ∂²S, ∂³S ≠ 0), with Y = exp(S) itself and with exp(S − S0)
+    torch = pytest.importorskip("torch")
+    from tinycam.derivatives import diagonal_derivatives, exp_score
+
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.randn(2, 3, 3, dtype=torch.float64, generator=generator)
+    acts = torch.rand(2, 3, 3, dtype=torch.float64, generator=generator)
+
+    def score(a):
+        return torch.nn.functional.softplus(weights * a).sum() + 0.3 * torch.sin((weights * a).sum())
+
+    g, s2, s3 = (d.numpy() for d in diagonal_derivatives(score, acts, order=3))
+    assert np.abs(s2).max() > 1e-2 and np.abs(s3).max() > 1e-2  # curved: the terms with ∂²S and ∂³S matter
+    for name, fn, exp_s in [("exp(S)", lambda a: torch.exp(score(a)), float(torch.exp(score(acts)))),
+                            ("exp(S - S0)", exp_score(score, acts), 1.0)]:
+        want = [d.numpy() for d in diagonal_derivatives(fn, acts, order=3)]
+        for answer in (checks.EXERCISES["exp_chain_rule"].expected, CORRECT["exp_chain_rule"]):
+            got = answer(exp_s, g, s2, s3)
+            for order, (a, b) in enumerate(zip(got, want, strict=True), 1):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=0, err_msg=f"{name}, order {order}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the student copy of notebook 05: the derivation is asked, not given
+
+STUDENT = ROOT / "notebooks" / "student" / "05_gradcampp.ipynb"
+SOLUTION = ROOT / "notebooks" / "05_gradcampp.ipynb"
+# the worked derivation's formulas, as the solution notebook writes them (boxed (3) and (5), (4), the chain rule, the
+# cancelled form and the summary's answer)
+DERIVATION_TEXT = [
+    r"\boxed{\;\alpha^{kc}_{ij} = \frac{\partial^2 Y}{2\,\partial^2 Y + \sum_{a,b} A^k_{ab}\, \partial^3 Y}\;}",
+    r"\boxed{\;\frac{g^2}{2 g^2 + \sum_{a,b} A^k_{ab}\; g^3}\;}",
+    r"\partial^2 Y = e^{S} g^2, \qquad \partial^3 Y = e^{S} g^3",
+    r"\partial^3 Y = e^{S}\big(g^3 + 3\, g\, \partial^2 S + \partial^3 S\big)",
+    r"\partial^2 Y = 2\, \alpha^{kc}_{ij}\, \partial^2 Y",
+    r"\alpha = 1 / (2 + g \sum_{ab} A^k_{ab})",
+    "This is the answer to the lecture's homework",
+    "return d2 / (2 * d2 + total * d3)",
+    "return g**2 / (2 * g**2 + total * g**3)",
+]
+
+
+def _source(path):
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+
+
+def test_the_solution_notebook_holds_the_derivation_and_the_student_copy_none_of_it():
+    solution, student = _source(SOLUTION), _source(STUDENT)
+    for text in DERIVATION_TEXT:
+        assert text in solution, text  # the list is the solution's text, so its absence below means something
+        assert text not in student, f"the student copy of 05 gives away {text!r}"
+
+
+def test_no_docstring_of_notebook_05_states_its_formula():
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        if cell.cell_type != "code" or "exercise" not in cell.metadata.get("tags", []):
+            continue
+        (function,) = [node for node in ast.parse(cell.source).body if isinstance(node, ast.FunctionDef)]
+        first_line = ast.get_docstring(function).split("\n")[0]
+        assert not re.search(r"=|/|²|³|\*\*", first_line), first_line  # what it computes, not how
+
+
+@pytest.mark.parametrize("name", [e.name for e in nb05_gradcampp.EXERCISES])
+def test_every_exercise_of_the_student_copy_says_not_done_yet(name, capsys):
+    cells = nbformat.read(STUDENT, as_version=4).cells
+    (source,) = [c.source for c in cells if c.cell_type == "code" and c.source.startswith(f"def {name}(")]
+    namespace = {"np": np}
+    exec(source, namespace)
+    with pytest.raises(checks.NotDoneYet) as failure:
+        getattr(checks, name)(namespace[name])
+    assert failure.value._render_traceback_() == [failure.value.lines[0]]
+    assert "not done yet" in failure.value.lines[0] and capsys.readouterr().out == ""
+
+
+def test_the_written_answers_are_questions_in_the_student_copy_and_answered_in_the_solution():
+    from tinycam.course.grading.written import written_answers
+
+    asked = written_answers(nbformat.read(STUDENT, as_version=4))
+    answered = written_answers(nbformat.read(SOLUTION, as_version=4))
+    assert len(asked) == len(answered) == 2
+    assert [a["question"] for a in asked] == [a["question"] for a in answered]
+    assert all(a["question"].startswith("**") and a["question"].endswith("**") for a in asked)
+    assert all(a["answer"] == "" for a in asked) and all(len(a["answer"]) > 200 for a in answered)
+    assert "A^3" in asked[1]["question"] and "pole" in answered[0]["answer"]

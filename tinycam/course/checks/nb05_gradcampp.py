@@ -1,10 +1,17 @@
 """Notebook 05, Grad-CAM++, the homework derivation: α from the derivatives, with Y = exp(S), in closed form, and w."""
 
+import contextlib
+import copy
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from tinycam import reference
 from tinycam.course import lecture
-from tinycam.course.checks.framework import Exercise, Mistake
+from tinycam.course.checks.framework import NO_RETURN, NO_RETURN_HINT, CheckFailed, Exercise, Mistake, NotDoneYet
 
 # The exercises of notebook 05 take NumPy arrays shaped (..., K, H, W). The first case of each is the handwritten
 # example of notebook 01 (its gradient maps read as g = ∂S/∂A); the random ones mimic a ReLU layer: activations ≥ 0
@@ -47,7 +54,7 @@ def _pp_general_cases(seed):
     change when d2 and d3 are scaled together, an added ε does)."""
     rng = np.random.default_rng(seed + 1)
     ex = lecture.worked_example()
-    cases = [("the handwritten example with Y = exp(S - S0): d2 = g^2, d3 = g^3",
+    cases = [("the handwritten example, its derivatives those of Y = exp(S - S0)",
               (ex["acts"], ex["grads"] ** 2, ex["grads"] ** 3))]
     for shape in _PP_SHAPES[:3] + _PP_SHAPES[4:]:
         acts = np.maximum(rng.normal(size=shape), 0.0)
@@ -75,18 +82,27 @@ def _pp_general(acts, d2, d3, eps=0.0, sum_axes=(-2, -1), factor=2.0, sign=1.0, 
 
 
 def _pp_fit_eps(got, acts, d2, d3):
-    """The ε > 0 that `got` = d2 / (2·d2 + Σ A · d3 + ε) implies, or None when the answer implies none: the median of
-    d2 / got − (2·d2 + Σ A · d3) over the quarter of the pixels (where neither is 0) whose denominator is smallest,
-    those where an ε shows most and rounding least."""
+    """The ε > 0 that `got` = d2 / (2·d2 + Σ A · d3 + ε) implies, or None when the answer implies none."""
     try:
-        got, acts, d2, d3 = (np.asarray(x, dtype=np.float64) for x in (got, acts, d2, d3))
-        denominator = 2 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3
-        usable = (got != 0) & (d2 != 0) & np.isfinite(got)
-        if got.shape != d2.shape or not usable.any():
+        acts, d2, d3 = (np.asarray(x, dtype=np.float64) for x in (acts, d2, d3))
+        return _fit_eps(got, d2, 2 * d2 + acts.sum(axis=(-2, -1), keepdims=True) * d3)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fit_eps(got, numerator, denominator):
+    """The ε > 0 that `got` = numerator / (denominator + ε) implies, or None: the median of numerator / got −
+    denominator over the quarter of the pixels (where neither is 0) whose denominator is smallest, those where an ε
+    shows most and rounding least."""
+    try:
+        got, numerator, denominator = (np.asarray(x, dtype=np.float64) for x in (got, numerator, denominator))
+        denominator = np.broadcast_to(denominator, numerator.shape)
+        usable = (got != 0) & (numerator != 0) & np.isfinite(got)
+        if got.shape != numerator.shape or not usable.any():
             return None
         size = np.abs(denominator[usable])
         sensitive = size <= np.quantile(size, 0.25)
-        implied = d2[usable][sensitive] / got[usable][sensitive] - denominator[usable][sensitive]
+        implied = numerator[usable][sensitive] / got[usable][sensitive] - denominator[usable][sensitive]
         eps = float(np.median(implied))
     except (TypeError, ValueError):
         return None
@@ -109,8 +125,8 @@ _MEAN_HINT = "the activations are summed over the map's pixels, not averaged: th
 GRADCAMPP_ALPHAS_GENERAL = Exercise(
     "gradcampp_alphas_general", "05_gradcampp", points=2,  # answer(acts, d2, d3) -> α, all (..., K, H, W)
     cases=_pp_general_cases, expected=reference.gradcampp_alphas_from_derivatives,
-    hint="α is the second derivative over twice itself plus the third derivative times the sum of the map's "
-         "activations, that sum taken over each map's own pixels; where the denominator is 0, α is 0 (no NaN)",
+    hint="compute the α of step 3 at every pixel of every map, the sum of the activations taken over each map's own "
+         "pixels; where the denominator is 0, α is 0 (no NaN)",
     mistakes=(
         Mistake("solving for α the equation the second derivatives satisfy leaves a 2 in front of d2 in the "
                 "denominator", lambda a, d2, d3: _pp_general(a, d2, d3, factor=1.0)),
@@ -146,11 +162,11 @@ EXP_SCORE_DERIVATIVES = Exercise(
     hint="differentiate exp(S) along one activation twice, then three times, using that S is linear in the "
          "activations (its own second derivative is 0); return the pair (second, third)",
     mistakes=(
-        Mistake("each derivative of exp(S) keeps the factor exp(S): d2 = exp(S)·g², d3 = exp(S)·g³",
+        Mistake("each derivative of exp(S) keeps the factor exp(S), the score being a number you are given",
                 lambda g, s: _pp_exp(g, s, factor=lambda s: 1.0)),
         Mistake("the factor is exp(S), not S: the derivative of exp is exp",
                 lambda g, s: _pp_exp(g, s, factor=lambda s: s)),
-        Mistake("count the derivatives: the n-th derivative of exp(S) along A_ij is exp(S)·gⁿ, so g² and g³",
+        Mistake("count the derivatives: each one along A_ij brings one more factor g (step 4, with ∂²S = ∂³S = 0)",
                 lambda g, s: _pp_exp(g, s, powers=(1, 2))),
         Mistake("return them in the order (second derivative, third derivative)",
                 lambda g, s: _pp_exp(g, s, powers=(3, 2))),
@@ -237,5 +253,399 @@ GRADCAMPP_WEIGHTS_FROM_ALPHAS = Exercise(
 )
 
 
-EXERCISES = (GRADCAMPP_ALPHAS_GENERAL, EXP_SCORE_DERIVATIVES, GRADCAMPP_ALPHA_CLOSED_FORM,
-             GRADCAMPP_WEIGHTS_FROM_ALPHAS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The derivation, step by step (section 2 of the notebook): each step is a small function of the step's symbols,
+# written with arithmetic only (and np.maximum for a ReLU), so that the same function runs on NumPy arrays of numbers
+# and on SymPy symbols. The check proves the answer equal to the step's expression on symbols (SymPy, imported when a
+# check runs) and judges it on numeric cases, as every exercise; the grader judges the numeric cases only.
+
+_SYMBOLIC_HINT = ("write the step with arithmetic only (+, −, ×, /, powers, sums over axes, and np.maximum(x, 0) for "
+                  "a ReLU): the check runs your function on SymPy symbols to prove it equal to the step")
+
+
+def _symbolic(*args):
+    """Whether the arguments are SymPy symbols (or object arrays of them) rather than numbers."""
+    return any((isinstance(a, np.ndarray) and a.dtype == np.dtype(object)) or type(a).__module__.startswith("sympy")
+               for a in args)
+
+
+def _rational(expr):
+    """`expr` as a SymPy expression with its floats made exact rationals (2.0·x − 2·x is then exactly 0)."""
+    import sympy
+
+    return sympy.nsimplify(sympy.sympify(expr), rational=True)
+
+
+def _expressions(value, exact=True):
+    """The SymPy expressions of a result: one for a number or an expression, one per item of a tuple, list or array
+    (`exact`: its floats made rationals)."""
+    import sympy
+
+    if isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim > 0):
+        return [item for part in value for item in _expressions(part, exact)]
+    if isinstance(value, np.ndarray):
+        value = value.item()
+    return [_rational(value) if exact else sympy.sympify(value)]
+
+
+def _same_expression(got, want):
+    """Whether the results `got` and `want` (expressions, or tuples or arrays of them) are equal as expressions."""
+    import sympy
+
+    try:
+        got_items, want_items = _expressions(got), _expressions(want)
+        return len(got_items) == len(want_items) and all(
+            sympy.simplify(g - w) == 0 for g, w in zip(got_items, want_items, strict=True))
+    except (TypeError, ValueError, AttributeError, sympy.SympifyError):
+        return False
+
+
+def _short(text, limit=90):
+    """`text` on one line, cut after `limit` characters."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def _shown(value):
+    """A result shown as the student wrote it, simplified, on one line."""
+    import sympy
+
+    try:
+        items = [sympy.simplify(item) for item in _expressions(value, exact=False)]
+    except Exception:  # noqa: BLE001 - anything the student's function returned: show its repr
+        return _short(repr(value))
+    return _short(", ".join(map(str, items)) if len(items) > 1 else str(items[0]))
+
+
+@dataclass(frozen=True)
+class DerivationStep(Exercise):
+    """An exercise that is one step of a derivation: `symbols()` gives the step's arguments as SymPy symbols (or
+    object arrays of them); `expected` and each mistake's `wrong` are written with arithmetic only, so they run on
+    symbols and on numbers alike. The check proves the answer equal to `expected` on the symbols, then judges it on
+    the numeric cases; `judge`, the grader's, is the numeric one of `Exercise`."""
+
+    symbols: Callable | None = None
+
+    def prove(self, answer):
+        """None when `answer(*symbols)` simplifies to the step's expression, an exception (the answer raised on the
+        symbols), or (problem, hint) for a wrong expression, the hint being its known mistake's when it makes one."""
+        assert self.symbols is not None and self.expected is not None
+        symbols = self.symbols()
+        try:
+            got = answer(*copy.deepcopy(symbols))
+        except NotImplementedError:
+            raise NotDoneYet(self.name) from None
+        except Exception as error:  # noqa: BLE001 - reported after the numeric cases (they may say more)
+            return error
+        if got is None:
+            return NO_RETURN, NO_RETURN_HINT
+        if _same_expression(got, self.expected(*symbols)):
+            return None
+        for mistake in self.mistakes:
+            try:
+                if mistake.fit is None:
+                    wrong = mistake.wrong(*symbols)
+                else:
+                    parameter = mistake.fit(got, *symbols)
+                    if parameter is None:
+                        continue
+                    wrong = mistake.wrong(*symbols, parameter)
+            except Exception:  # noqa: BLE001 - a mistake that cannot be written on symbols is recognised on numbers
+                continue
+            if _same_expression(got, wrong):
+                return f"on symbols, yours is {_shown(got)}", mistake.hint
+        return f"on symbols, yours is {_shown(got)}, which is not the step's expression", self.hint
+
+    def check(self, answer, seed=0):
+        """Prove the answer on symbols, then judge it on the numeric cases: ✓, or ✗ with the first problem found
+        (a wrong expression first; an answer that fails on symbols only after the numeric cases have had their say)."""
+        if not callable(answer):
+            raise CheckFailed(self.name, f"expected the function you wrote, got {type(answer).__name__}",
+                              f"pass `{self.name}` itself, not its result")
+        proof = self.prove(answer)
+        if isinstance(proof, tuple):
+            raise CheckFailed(self.name, *proof)
+        printed = io.StringIO()  # the numeric check's ✓ line, held back until the proof is complete
+        try:
+            with contextlib.redirect_stdout(printed):
+                super().check(answer, seed)
+        except BaseException:
+            print(printed.getvalue(), end="")  # what the answer itself printed
+            raise
+        if isinstance(proof, Exception):
+            print(printed.getvalue().rpartition("✓ ")[0], end="")
+            error = f"{type(proof).__name__}: {_short(proof, 60)}" if str(proof) else type(proof).__name__
+            raise CheckFailed(self.name, f"right on the numbers, but on SymPy symbols it raised {error}",
+                              _SYMBOLIC_HINT)
+        print(printed.getvalue().rstrip("\n") + ", and proved equal to the step on symbols")
+
+
+def _step_cases(seed, offset, first, shapes, draw, last=""):
+    """[(label, args)]: `first` (the handwritten example's), then `draw(rng, shape)` for each shape (`last`: what
+    the label of the last one adds)."""
+    rng = np.random.default_rng(seed + offset)
+    cases = [first]
+    for shape in shapes:
+        label = ("a random batch " if len(shape) == 4 else "random maps ") + "x".join(map(str, shape))
+        cases.append((label + (last if shape == shapes[-1] else ""), draw(rng, shape)))
+    return cases
+
+
+_STEP_SHAPES = [(3, 4, 5), (5, 2, 7), (2, 3, 6, 4), (16, 8, 8)]
+
+
+def _example():
+    """The handwritten example: acts, grads (read as g = ∂S/∂A), ΣA per map (broadcast to every pixel), and α."""
+    ex = lecture.worked_example()
+    acts, grads = ex["acts"], ex["grads"]
+    total = np.broadcast_to(acts.sum(axis=(-2, -1), keepdims=True), acts.shape).copy()
+    return acts, grads, total, reference.gradcampp_alphas(acts, grads)
+
+
+def _map_symbols(signs):
+    """Object arrays (K, H, W) of SymPy symbols: activations and α positive, gradients of the given signs."""
+    import sympy
+
+    signs = np.asarray(signs)
+    acts, alphas, grads = (np.empty(signs.shape, dtype=object) for _ in range(3))
+    for index in np.ndindex(signs.shape):
+        suffix = "".join(map(str, index))
+        acts[index] = sympy.Symbol(f"A{suffix}", positive=True)
+        alphas[index] = sympy.Symbol(f"alpha{suffix}", positive=True)
+        sign = {"positive": True} if signs[index] > 0 else {"negative": True}
+        grads[index] = sympy.Symbol(f"g{suffix}", **sign)
+    return acts, alphas, grads
+
+
+# Step 1: the score Grad-CAM++ assumes, Y = Σ_k w_k Σ_ij A^k_ij with w_k = Σ_ab α_ab ReLU(∂Y/∂A^k_ab).
+
+def _score_model(acts, alphas, grads, relu=True, per_pixel=False, mean=False):
+    """Y of formulas (1) and (2), for arrays (..., K, H, W) of numbers or symbols, and its slips."""
+    acts, alphas, grads = (np.asarray(x) for x in (acts, alphas, grads))
+    if acts.dtype != object:
+        acts, alphas, grads = (x.astype(np.float64) for x in (acts, alphas, grads))
+    terms = alphas * (np.maximum(grads, 0) if relu else grads)
+    if per_pixel:  # one sum over the pixels of α·ReLU(g)·A
+        return (terms * acts).sum(axis=(-3, -2, -1))
+    weights = terms.sum(axis=(-2, -1))
+    pixels = acts.shape[-1] * acts.shape[-2]
+    totals = acts.sum(axis=(-2, -1)) / (pixels if mean else 1)
+    return (weights * totals).sum(axis=-1)
+
+
+def _score_model_cases(seed):
+    acts, grads, _, alphas = _example()
+
+    def draw(rng, shape):
+        acts = np.maximum(rng.normal(size=shape), 0.0)
+        grads = rng.normal(size=shape)
+        grads[..., 0, 0] = -np.abs(grads[..., 0, 0]) - 1.0  # every map has a negative gradient
+        grads[..., 1, :] -= 2.0  # and some maps more negative than positive: their ReLU(Σ) and Σ ReLU differ
+        return acts, rng.uniform(0.05, 0.5, size=shape), grads
+
+    return _step_cases(seed, 10, ("the handwritten example with its closed-form α", (acts, alphas, grads)),
+                       _STEP_SHAPES, draw)
+
+
+GRADCAMPP_SCORE_MODEL = DerivationStep(
+    "gradcampp_score_model", "05_gradcampp", points=1,  # answer(acts, alphas, grads) -> Y, (..., K, H, W) -> (...)
+    cases=_score_model_cases, expected=_score_model,
+    symbols=lambda: _map_symbols([[[1, -1], [1, 1]], [[-1, 1], [1, -1]]]),
+    hint="Y adds up, over the maps, the map's weight times the sum of its activations, and each weight adds up "
+         "the pixels' α times the positive part of their gradient",
+    mistakes=(
+        # (a ReLU on the channel weight instead cannot run on symbols of both signs, and on the handwritten example,
+        # whose weights are all positive, it gives this same wrong answer: it gets this hint, which fits it too)
+        Mistake("(2) counts the positive gradients only: the ReLU acts on each pixel's gradient, before it is "
+                "weighted by α and summed", lambda a, al, g: _score_model(a, al, g, relu=False)),
+        Mistake("two separate sums: w_k sums over the pixels (a, b), and multiplies the sum of the map's "
+                "activations over the pixels (i, j); not one sum over the pixels of products",
+                lambda a, al, g: _score_model(a, al, g, per_pixel=True)),
+        Mistake("in (1) the activations are summed, not averaged: CAM's 1/Z is absorbed into w",
+                lambda a, al, g: _score_model(a, al, g, mean=True)),
+    ),
+)
+
+
+# Step 2: differentiate (1) with (2) substituted twice along one activation A^k_ij: the right-hand side.
+
+def _twice(alpha, total, d2, d3, factor=2, alpha_on_d3=True, total_on_d3=True, order=3):
+    """2·α·∂²Y + ΣA·α·∂³Y and its slips (`order`: the derivative the last term carries)."""
+    last = d3 if order == 3 else d2
+    return factor * alpha * d2 + (total if total_on_d3 else 1) * (alpha if alpha_on_d3 else 1) * last
+
+
+def _alpha_total_derivatives_cases(seed, offset, make):
+    """Cases (alpha, total, d2, d3) or (total, d2, d3): the example with Y = exp(S − S₀), then random ones."""
+    _, grads, total, alphas = _example()
+
+    def draw(rng, shape):
+        total = np.broadcast_to(rng.uniform(0.0, 20.0, size=shape[:-2] + (1, 1)), shape).copy()
+        d2, d3 = rng.normal(size=shape), rng.normal(size=shape)
+        d3[np.abs(2 * d2 + total * d3) < 1e-2 * (np.abs(d2) + 1)] += 1.0  # no near-zero denominators
+        if shape == _STEP_SHAPES[-1]:  # tiny derivatives, where an ε of any size shows
+            d2, d3 = d2 * _PP_SMALL_DERIVATIVES, d3 * _PP_SMALL_DERIVATIVES
+        return make(rng.uniform(0.05, 0.5, size=shape), total, d2, d3)
+
+    first = ("the handwritten example, its derivatives those of Y = exp(S - S0)",
+             make(alphas, total, grads**2, grads**3))
+    return _step_cases(seed, offset, first, _STEP_SHAPES, draw, f" with derivatives ~{_PP_SMALL_DERIVATIVES:.0e}")
+
+
+def _scalar_symbols(*names, **assumptions):
+    import sympy
+
+    return tuple(sympy.Symbol(name, **assumptions.get(name, {"real": True})) for name in names)
+
+
+TWICE_DIFFERENTIATED = DerivationStep(
+    "twice_differentiated", "05_gradcampp", points=1,  # answer(alpha, total, d2, d3) -> the right-hand side
+    cases=lambda seed: _alpha_total_derivatives_cases(seed, 11, lambda al, t, d2, d3: (al, t, d2, d3)),
+    expected=_twice, symbols=lambda: _scalar_symbols("alpha", "total", "d2", "d3"),
+    hint="differentiate the equation of step 1 along A^k_ij twice, keeping the pixel's own α and treating the α's "
+         "as constants; the product rule acts on the bracket times the activations",
+    mistakes=(
+        Mistake("the term α·∂²Y comes twice: once from differentiating the first sum again, once from the product "
+                "rule on the second term", lambda al, t, d2, d3: _twice(al, t, d2, d3, factor=1)),
+        Mistake("the product rule leaves the sum of the map's activations over (a, b) as the factor of the third "
+                "derivative", lambda al, t, d2, d3: _twice(al, t, d2, d3, total_on_d3=False)),
+        Mistake("the third-derivative term comes from the bracket, so it keeps the pixel's own α",
+                lambda al, t, d2, d3: _twice(al, t, d2, d3, alpha_on_d3=False)),
+        Mistake("differentiating ∂²Y once more gives the third derivative: the last term carries ∂³Y",
+                lambda al, t, d2, d3: _twice(al, t, d2, d3, order=2)),
+    ),
+)
+
+
+# Step 3: solve the equation of step 2 for α.
+
+def _solved(total, d2, d3, factor=2, sign=1, with_total=True, eps=0):
+    return d2 / (factor * d2 + sign * (total if with_total else 1) * d3 + eps)
+
+
+def _solved_fit_eps(got, total, d2, d3):
+    """The ε that got = d2 / (2·d2 + ΣA·d3 + ε) implies: a SymPy number for symbols, a float for arrays; else None."""
+    if not _symbolic(total, d2, d3):
+        return _fit_eps(got, d2, 2 * np.asarray(d2, dtype=np.float64) + np.asarray(total, dtype=np.float64) * d3)
+    import sympy
+
+    try:
+        eps = sympy.simplify(_rational(d2) / _rational(got) - (2 * d2 + total * d3))
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, sympy.SympifyError):
+        return None
+    return eps if eps.is_number and eps != 0 else None
+
+
+ALPHA_SOLVED = DerivationStep(
+    "alpha_solved", "05_gradcampp", points=1,  # answer(total, d2, d3) -> α
+    cases=lambda seed: _alpha_total_derivatives_cases(seed, 12, lambda al, t, d2, d3: (t, d2, d3)),
+    expected=_solved, symbols=lambda: _scalar_symbols("total", "d2", "d3"),
+    hint="α appears in both terms of the right-hand side of step 2: factor it out and divide",
+    mistakes=(
+        Mistake(_EPS_HINT, lambda t, d2, d3, eps: _solved(t, d2, d3, eps=eps), fit=_solved_fit_eps,
+                examples=_EPS_EXAMPLES),
+        Mistake("both terms on the right carry α, and the first is 2·α·∂²Y: the factor 2 stays in the denominator",
+                lambda t, d2, d3: _solved(t, d2, d3, factor=1)),
+        Mistake("solving moves nothing across the equals sign: both terms of the denominator keep their plus",
+                lambda t, d2, d3: _solved(t, d2, d3, sign=-1)),
+        Mistake("the third derivative keeps its factor, the sum of the map's activations",
+                lambda t, d2, d3: _solved(t, d2, d3, with_total=False)),
+        Mistake("α is the left-hand side over the factor that multiplies α, not that factor over the left-hand side",
+                lambda t, d2, d3: (2 * d2 + t * d3) / d2),
+    ),
+)
+
+
+# Step 4: with Y = exp(S), the derivatives of Y along A^k_ij through those of S (g, ∂²S, ∂³S) and e^S.
+
+def _chain(exp_s, g, s2, s3, with_exp=True, cube=True, cross=3, curvature=True):
+    """(∂Y, ∂²Y, ∂³Y) of Y = e^S: e^S·g, e^S·(g² + ∂²S), e^S·(g³ + 3g·∂²S + ∂³S), and their slips."""
+    e = exp_s if with_exp else 1
+    s2, s3 = (s2, s3) if curvature else (0 * s2, 0 * s3)
+    return e * g, e * (g**2 + s2), e * ((g**3 if cube else g**2) + cross * g * s2 + s3)
+
+
+def _chain_cases(seed):
+    _, grads, _, _ = _example()
+
+    def draw(rng, shape):
+        return (np.exp(rng.uniform(-3.0, 3.0, size=shape[:-3] + (1, 1, 1))) * np.ones(shape), rng.normal(size=shape),
+                rng.normal(size=shape), rng.normal(size=shape))
+
+    ones = np.ones_like(grads)
+    first = ("the handwritten gradient maps with S = 2 and S piecewise linear (d2 S = d3 S = 0)",
+             (np.exp(2.0) * ones, grads, 0 * ones, 0 * ones))
+    return _step_cases(seed, 13, first, _STEP_SHAPES, draw)
+
+
+EXP_CHAIN_RULE = DerivationStep(
+    "exp_chain_rule", "05_gradcampp", points=1,  # answer(exp_s, g, s2, s3) -> (d1, d2, d3)
+    cases=_chain_cases, expected=_chain,
+    symbols=lambda: _scalar_symbols("exp_s", "g", "s2", "s3", exp_s={"positive": True}),
+    hint="differentiate Y = exp(S) along A^k_ij with the chain rule, then the product rule: each derivative of e^S "
+         "is e^S times g, and g itself has the derivative ∂²S; return the three derivatives in order",
+    mistakes=(
+        Mistake("each derivative of exp(S) keeps the factor exp(S): it never differentiates away",
+                lambda e, g, s2, s3: _chain(e, g, s2, s3, with_exp=False)),
+        Mistake("keep ∂²S and ∂³S here: S being piecewise linear is assumed in the next step, not this one",
+                lambda e, g, s2, s3: _chain(e, g, s2, s3, curvature=False)),
+        Mistake("the third derivative of exp(S) has three factors g, not two: cube the gradient",
+                lambda e, g, s2, s3: _chain(e, g, s2, s3, cube=False)),
+        Mistake("the derivative of g² is 2g·∂²S, and the factor e^S brings one more g·∂²S: three in all",
+                lambda e, g, s2, s3: _chain(e, g, s2, s3, cross=1)),
+        Mistake("differentiate both factors of e^S·(g² + ∂²S): e^S's own derivative multiplies the ∂²S too",
+                lambda e, g, s2, s3: _chain(e, g, s2, s3, cross=2)),
+    ),
+)
+
+
+# Step 5: the closed form, (4) put into (3) with S piecewise linear.
+
+def _closed_pixel(g, total, factor=2, eps=0, cube=True, sign=1):
+    return g**2 / (factor * g**2 + sign * total * (g**3 if cube else g**2) + eps)
+
+
+def _closed_pixel_fit_eps(got, g, total):
+    return _solved_fit_eps(got, total, g**2, g**3)
+
+
+def _closed_pixel_cases(seed):
+    acts, grads, total, _ = _example()
+    keep = grads != 0  # the example has no zero gradient; kept general: the cancelled form needs g ≠ 0
+
+    def draw(rng, shape):
+        g = rng.normal(size=shape)
+        g[np.abs(g) < 1e-2] = 0.5
+        total = np.broadcast_to(rng.uniform(0.0, 20.0, size=shape[:-2] + (1, 1)), shape).copy()
+        g[np.abs(2 + total * g) < 1e-2] = 0.5  # away from the pole
+        if shape == _STEP_SHAPES[-1]:
+            g = g * 1e-6  # tiny gradients, where an ε of any size shows
+        return g, total
+
+    first = ("the handwritten example: g and the sum of its map's activations", (np.where(keep, grads, 1.0), total))
+    return _step_cases(seed, 14, first, _STEP_SHAPES, draw, " with gradients ~1e-06")
+
+
+ALPHA_EXP_CLOSED_FORM = DerivationStep(
+    "alpha_exp_closed_form", "05_gradcampp", points=1,  # answer(g, total) -> α, at a pixel with g ≠ 0
+    cases=_closed_pixel_cases, expected=_closed_pixel,
+    symbols=lambda: _scalar_symbols("g", "total", g={"real": True, "nonzero": True}),
+    hint="put the derivatives of step 4, with ∂²S = ∂³S = 0, into the α of step 3 and simplify: the factor e^S "
+         "cancels and powers of g remain",
+    mistakes=(
+        Mistake(_EPS_HINT, lambda g, t, eps: _closed_pixel(g, t, eps=eps), fit=_closed_pixel_fit_eps,
+                examples=_EPS_EXAMPLES),
+        Mistake("the denominator has twice the squared gradient (the factor 2 of step 3)",
+                lambda g, t: _closed_pixel(g, t, factor=1)),
+        Mistake("the third derivative is e^S·g³: the activation-sum term carries the cube of the gradient",
+                lambda g, t: _closed_pixel(g, t, cube=False)),
+        Mistake(_SIGN_HINT, lambda g, t: _closed_pixel(g, t, sign=-1)),
+    ),
+)
+
+
+DERIVATION = (GRADCAMPP_SCORE_MODEL, TWICE_DIFFERENTIATED, ALPHA_SOLVED, EXP_CHAIN_RULE, ALPHA_EXP_CLOSED_FORM)
+EXERCISES = (GRADCAMPP_SCORE_MODEL, TWICE_DIFFERENTIATED, ALPHA_SOLVED, GRADCAMPP_ALPHAS_GENERAL, EXP_CHAIN_RULE,
+             EXP_SCORE_DERIVATIVES, ALPHA_EXP_CLOSED_FORM, GRADCAMPP_ALPHA_CLOSED_FORM, GRADCAMPP_WEIGHTS_FROM_ALPHAS)
