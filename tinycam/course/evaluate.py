@@ -20,17 +20,15 @@ Columns (`tinycam.faithfulness`, `tinycam.metrics`, `tinycam.sanity`), means ove
   SSIM after each step of the cascade.
 """
 
-import argparse
 import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from tinycam import DATA_DIR, faithfulness, metrics, sanity
 from tinycam import torch_reference as T
+from tinycam.course.reports import report_parser, write_report
 from tinycam.explaining import METHODS, explain
 from tinycam.models import load_model
 from tinycam.shapes import make_images
@@ -238,27 +236,13 @@ def run_evaluation(n_images=DEFAULT_N, seed=DEFAULT_SEED, steps=DEFAULT_STEPS, p
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinycam evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=DEFAULT_N, help=f"number of images (default {DEFAULT_N})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the images (default {DEFAULT_SEED})")
+    parser = report_parser("evaluate", __doc__.split("\n\n")[0], DEFAULT_N, DEFAULT_SEED, "evaluation.md")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                         help=f"deletion / insertion steps (default {DEFAULT_STEPS})")
-    parser.add_argument("--out", default=str(DATA_DIR / "evaluation.md"),
-                        help="markdown file to write (default data/evaluation.md)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
     if not 1 <= args.steps <= 4096:
         parser.error(f"--steps must be from 1 to 4096 (the pixels of a 64×64 image), got {args.steps}")
-    out_folder = Path(args.out).resolve().parent
-    if not out_folder.is_dir():
-        parser.error(f"--out: the folder {out_folder} does not exist")
-    torch.set_num_threads(1)  # small models and batches: one thread is as fast, and does not stall on a busy machine
-    start = time.perf_counter()
-    evaluation = run_evaluation(args.n, args.seed, args.steps, progress=True)
-    text = evaluation.markdown(f"python -m tinycam evaluate --n {args.n} --seed {args.seed} --steps {args.steps}")
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as file:
-        file.write(text)
-    print(f"written to {args.out} in {time.perf_counter() - start:.0f} s")
-    return 0
+    return write_report(parser, args.out, lambda: run_evaluation(args.n, args.seed, args.steps, progress=True).markdown(
+        f"python -m tinycam evaluate --n {args.n} --seed {args.seed} --steps {args.steps}"))

@@ -21,16 +21,14 @@ bucket, Average Drop and Increase in Confidence with the class confidence sigmoi
 multiplied by its map.
 """
 
-import argparse
 import math
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from tinycam import DATA_DIR, metrics
+from tinycam import metrics
+from tinycam.course.reports import report_parser, write_report
 from tinycam.explaining import explain
 from tinycam.models import load_model
 from tinycam.shapes import CLASSES, make_images
@@ -226,23 +224,9 @@ def run_study(n_images=DEFAULT_N, seed=DEFAULT_SEED, models=("gap", "fc"), progr
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinycam study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=DEFAULT_N, help=f"number of images (default {DEFAULT_N})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the images (default {DEFAULT_SEED})")
-    parser.add_argument("--out", default=str(DATA_DIR / "study.md"),
-                        help="markdown file to write (default data/study.md)")
+    parser = report_parser("study", __doc__.split("\n\n")[0], DEFAULT_N, DEFAULT_SEED, "study.md")
     args = parser.parse_args(argv)
     if args.n < len(CLASSES):
         parser.error(f"--n must be at least {len(CLASSES)} (one image per class), got {args.n}")
-    out_folder = Path(args.out).resolve().parent
-    if not out_folder.is_dir():
-        parser.error(f"--out: the folder {out_folder} does not exist")
-    torch.set_num_threads(1)  # small models and batches: one thread is as fast, and does not stall on a busy machine
-    start = time.perf_counter()
-    study = run_study(args.n, args.seed, progress=True)
-    text = study.markdown(f"python -m tinycam study --n {args.n} --seed {args.seed}")
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as file:
-        file.write(text)
-    print(f"written to {args.out} in {time.perf_counter() - start:.0f} s")
-    return 0
+    return write_report(parser, args.out, lambda: run_study(args.n, args.seed, progress=True).markdown(
+        f"python -m tinycam study --n {args.n} --seed {args.seed}"))
