@@ -573,10 +573,10 @@ for method, cells in rows.items():
 #   Grad-CAM's (section 1). The evaluation cannot tell them apart on this network.
 # - **The counterfactual map** explains the *opposite* of the class, so it scores worst on every faithfulness and
 #   localization column, as it should: a useful control.
-# - **Randomization**: at the end of the cascade (every layer redrawn) all SSIMs are low, but the rank correlations of
-#   Grad-CAM++, positive-gradient Grad-CAM, LayerCAM and Score-CAM stay around 0.6–0.7, the positive-weight effect of
-#   section 2. The file's second table shows the cascade step by step, where guided backprop and Guided Grad-CAM hold
-#   their SSIM longest.
+# - **Randomization**: at the end of the cascade (every layer redrawn) all SSIMs are low (0.32 at most), but the rank
+#   correlations of Grad-CAM++, positive-gradient Grad-CAM, LayerCAM and Score-CAM stay around 0.6–0.7, the
+#   positive-weight effect of section 2. The file's second table shows the cascade step by step, where guided
+#   backprop and Guided Grad-CAM hold their SSIM longest.
 #
 # ### What the numbers cannot tell
 #
