@@ -218,8 +218,9 @@ fc_maps = {m: tinycam.explain(fc_model, images, fc_model.last_conv, method=m, ta
                               **({"progress": False} if m == "scorecam" else {})) for m in cam_methods}
 show_grid([[images[n]] + [fc_maps[m][n] for m in cam_methods] for n in range(len(images))],
           titles=["image"] + [method_names[m] for m in cam_methods],
-          row_labels=[f"image {n}: {CLASSES[c]}" for n, c in enumerate(predicted)], size=1.6, cmap=HEATMAP_CMAP)
-plt.suptitle("FC network, each map normalized to [0, 1] on its own (inferno)", y=1.01, fontsize=10)
+          row_labels=[f"{n}: {CLASSES[c]}" for n, c in enumerate(predicted)], size=1.6, cmap=HEATMAP_CMAP,
+          colorbar=True, colorbar_label="each map min-max normalized on its own")
+plt.suptitle("FC network, each map normalized to [0, 1] on its own (inferno)", y=1.03, fontsize=10)
 plt.show()
 for m in cam_methods[1:]:
     rho = metrics.spearman(fc_maps["gradcam"], fc_maps[m])
@@ -286,8 +287,8 @@ for _, model in cascade:
         strip[method].append(sanity.comparable_maps(raw)[0])  # |map| / max |map|, one value per pixel
 show_grid([[strip_image[0]] + strip[m] for m in strip],
           titles=["image", "trained"] + [f"+ {name}" for name, _ in cascade[1:]],
-          row_labels=[method_names[m] for m in strip], size=1.7)
-plt.suptitle("Cascading randomization of the GAP network: |map| / max |map| of each map (inferno)", y=1.02,
+          row_labels=[method_names[m] for m in strip], size=1.7, colorbar=True, colorbar_label="|map| / max |map|")
+plt.suptitle("Cascading randomization of the GAP network: |map| / max |map| of each map (inferno)", y=1.07,
              fontsize=10)
 plt.show()
 
@@ -432,7 +433,7 @@ show_grid([[images[0]] + [sanity.comparable_maps(tinycam.explain(model, images[:
                                                                   target=predicted[:1], normalize=False))[0]
                           for model in (gap_model, models["gap_shuffled"]) for m in ("gradcam", "guided-backprop")]],
           titles=["image", "Grad-CAM, trained", "guided bp, trained", "Grad-CAM, shuffled", "guided bp, shuffled"],
-          size=1.8)
+          size=1.8, colorbar=True, colorbar_label="|map| / max |map|")
 plt.suptitle("Trained vs shuffled-label GAP network: |map| / max |map| (inferno)", y=1.12, fontsize=10)
 plt.show()
 
