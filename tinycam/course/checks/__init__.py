@@ -17,10 +17,12 @@ from tinycam.course.checks import (
     nb03_gradcam,
     nb04_pixel_level,
     nb05_gradcampp,
+    nb06_evaluating,
 )
 from tinycam.course.checks.framework import CheckFailed, Exercise, Mistake, NotDoneYet, registry
 
-NOTEBOOKS = (nb00_cnn_arithmetic, nb01_gradcam_by_hand, nb02_cam, nb03_gradcam, nb04_pixel_level, nb05_gradcampp)
+NOTEBOOKS = (nb00_cnn_arithmetic, nb01_gradcam_by_hand, nb02_cam, nb03_gradcam, nb04_pixel_level, nb05_gradcampp,
+             nb06_evaluating)
 
 EXERCISES: dict = registry(exercise for notebook in NOTEBOOKS for exercise in notebook.EXERCISES)
 
