@@ -11,6 +11,7 @@ import pytest
 from tinycam import reference
 from tinycam.course import checks, lecture
 from tinycam.course.checks import nb05_gradcampp
+from tinycam.course.checks.derivation import Step
 
 from check_harness import check_tests, feedback
 
@@ -88,7 +89,7 @@ WRONG = {
         (lambda a, al, g: 7.113, "Y adds up"),  # the handwritten example's score, hard-coded
     ],
     "twice_differentiated": [
-        (lambda al, t, d2, d3: 2 * al * d2 + t * al * d3 + al * d2, "which is not the step's expression"),
+        (lambda al, t, d2, d3: 2 * al * d2 + t * al * d3 + al * d2, "simplifies to alpha*(3*d2 + d3*total), which is not the step"),
         (lambda al, t, d2, d3: d2, "differentiate the equation of step 1"),  # the left-hand side
     ],
     "alpha_solved": [
@@ -195,10 +196,22 @@ def _planted(mistake):
     return [lambda *args, p=parameter: mistake.wrong(*args, p) for parameter in mistake.examples]
 
 
+def _proof(exercise, answer):
+    """The symbolic check of `answer` alone: the ✓ line's ending, or (problem, hint) of its ✗ line."""
+    try:
+        return exercise.prove(answer)
+    except checks.CheckFailed as failure:
+        return failure.problem, failure.hint
+
+
+PROVED = ", and proved equal to the step on symbols"  # the ✓ line's ending, as the notebook prints it
+
+
 @pytest.mark.parametrize("name", STEPS)
 def test_the_right_step_is_proved_on_symbols_and_the_cases_are_plain_numbers(name):
     exercise = checks.EXERCISES[name]
-    assert exercise.prove(exercise.expected) is None and exercise.prove(CORRECT[name]) is None
+    assert isinstance(exercise, Step)  # one derivation-step check for the course (notebook 02's too)
+    assert _proof(exercise, exercise.expected) == _proof(exercise, CORRECT[name]) == PROVED
     for seed in (0, 5):
         for _, args in exercise.cases(seed):  # what the grader pickles for its sandbox: float64 arrays only
             assert all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in args), name
@@ -209,8 +222,9 @@ def test_every_wrong_step_is_recognised_on_symbols_and_on_numbers(name, index):
     exercise = checks.EXERCISES[name]
     mistake = exercise.mistakes[index]
     for answer in _planted(mistake):
-        problem, hint = exercise.prove(answer)  # the SymPy path: the expression itself is wrong
-        assert problem.startswith("on symbols, yours is ") and hint == mistake.hint, (problem, hint)
+        problem, hint = _proof(exercise, answer)  # the SymPy path: the expression itself is wrong
+        assert problem.startswith("wrong on symbols") and " simplif" in problem and hint == mistake.hint, (problem,
+                                                                                                          hint)
         # the numeric path (the grader's): the first case it fails on gives the same hint
         verdicts = [exercise.judge(label, args, answer(*args)) for label, args in exercise.cases(3)]
         first = next(v for v in verdicts if v is not None)
@@ -220,30 +234,66 @@ def test_every_wrong_step_is_recognised_on_symbols_and_on_numbers(name, index):
 def test_an_epsilon_is_recognised_on_symbols_whatever_its_size():
     for name in ("alpha_solved", "alpha_exp_closed_form"):
         exercise = checks.EXERCISES[name]
-        for eps in (1e-3, 1e-40):
+        for eps in (1e-3, 1e-7, 1e-40):  # 1e-7 and 1e-40: no simple fraction within 1e-12 of them, not rounding
             def answer(*args, eps=eps, mistake=exercise.mistakes[0]):
                 return mistake.wrong(*args, eps)
 
-            assert exercise.prove(answer)[1] == nb05_gradcampp._EPS_HINT
+            assert _proof(exercise, answer)[1] == nb05_gradcampp._EPS_HINT
 
 
-def test_a_step_that_cannot_run_on_symbols_is_told_so_after_its_numbers_pass():
-    problem, hint = feedback("alpha_solved", _numbers_only)
-    assert "right on the numbers, but on SymPy symbols it raised TypeError" in problem and "arithmetic only" in hint
-    problem, _ = feedback("alpha_solved", lambda t, d2, d3: _numbers_only(t, d2, d3) + 1.0)  # wrong on numbers too
-    assert problem.startswith("wrong on the handwritten example")
+def test_a_step_written_with_float_constants_is_proved():
+    # 2.0, 0.5 and 1/3 computed in floats are the exact 2, 1/2 and 1/3 on symbols
+    exercise = checks.EXERCISES["alpha_solved"]
+    assert _proof(exercise, lambda t, d2, d3: 0.5 * d2 / (1.0 * d2 + 0.5 * t * d3)) == PROVED
+    assert _proof(exercise, lambda t, d2, d3: (1 / 3) * d2 / ((2 / 3) * d2 + (1 / 3) * t * d3)) == PROVED
+
+
+def test_a_step_that_cannot_run_on_symbols_is_told_to_use_arithmetic_unless_the_numbers_say_more():
+    problem, hint = feedback("alpha_solved", _numbers_only)  # right on numbers
+    assert problem.startswith("raised TypeError on symbols") and "arithmetic only" in hint
+    assert "np.maximum(x, 0) for a ReLU" in hint  # notebook 05's operations, not notebook 02's
+    problem, hint = feedback("alpha_solved", lambda t, d2, d3: _numbers_only(t, d2, d3) + 1.0)  # no known mistake
+    assert problem.startswith("raised TypeError on symbols") and "arithmetic only" in hint
+    # a known mistake on the numbers: its hint (the ReLU of the score model on the channel weight, not each gradient)
+    problem, hint = feedback("gradcampp_score_model", WRONG["gradcampp_score_model"][0][0])
+    assert problem.startswith("wrong on the handwritten example") and "each pixel's gradient" in hint
+    problem, hint = feedback("alpha_solved", lambda t, d2, d3: float(d2) / (2 * d2 + t * d3))  # raises on numbers too
+    assert problem.startswith("raised TypeError on the handwritten example") and "arithmetic" not in hint
+
+
+def test_a_step_of_several_expressions_is_compared_item_by_item():
+    exercise = checks.EXERCISES["exp_chain_rule"]
+    problem, hint = _proof(exercise, lambda e, g, s2, s3: (e * g, e * (g**2 + s2)))  # two of the three
+    assert problem == "wrong on symbols: expected 3 expressions (a tuple) of the symbols, got 2 expressions"
+    assert hint == exercise.hint
+    problem, _ = _proof(exercise, lambda e, g, s2, s3: (e * g, e * (g**2 + s2), e * g**3))  # the third wrong
+    assert problem.startswith("wrong on symbols: your expressions simplify to (exp_s*g, ")
+    # an object array of the three (np.stack of symbols) is the same step
+    assert _proof(exercise, lambda e, g, s2, s3: np.array(CORRECT["exp_chain_rule"](e, g, s2, s3))) == PROVED
+
+
+def test_an_answer_that_changes_its_symbols_in_place_is_judged_against_the_untouched_ones():
+    exercise = checks.EXERCISES["gradcampp_score_model"]
+
+    def in_place(a, al, g):
+        g[g.astype(bool)] = np.maximum(g[g.astype(bool)], 0)  # the ReLU applied to the argument itself
+        return ((al * g).sum(axis=(-2, -1)) * a.sum(axis=(-2, -1))).sum(axis=-1)
+
+    assert _proof(exercise, in_place) == PROVED
+    (_, (_, _, grads)), = exercise.symbols()
+    assert {g.is_positive for g in grads.ravel()} == {True, False}
 
 
 def test_the_relu_of_the_score_model_is_proved_with_signed_symbols():
     exercise = checks.EXERCISES["gradcampp_score_model"]
-    acts, alphas, grads = exercise.symbols()
+    (_, (acts, alphas, grads)), = exercise.symbols()
     assert {g.is_positive for g in grads.ravel()} == {True, False}
     # ReLU written with np.maximum, with abs, or with np.where: all proved equal
     for relu in (lambda g: np.maximum(g, 0), lambda g: (g + abs(g)) / 2):
         def answer(a, al, g, relu=relu):
             return ((al * relu(g)).sum(axis=(-2, -1)) * a.sum(axis=(-2, -1))).sum(axis=-1)
 
-        assert exercise.prove(answer) is None
+        assert _proof(exercise, answer) == PROVED
 
 
 def test_the_chain_rule_step_agrees_with_autograd_on_a_smooth_score():

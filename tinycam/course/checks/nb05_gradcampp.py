@@ -1,17 +1,11 @@
 """Notebook 05, Grad-CAM++, the homework derivation: α from the derivatives, with Y = exp(S), in closed form, and w."""
 
-import contextlib
-import copy
-import io
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
 from tinycam import reference
 from tinycam.course import lecture
-from tinycam.course.checks.framework import NO_RETURN, NO_RETURN_HINT, CheckFailed, Exercise, Mistake, NotDoneYet
+from tinycam.course.checks.derivation import Step, exact, is_symbolic
+from tinycam.course.checks.framework import Exercise, Mistake
 
 # The exercises of notebook 05 take NumPy arrays shaped (..., K, H, W). The first case of each is the handwritten
 # example of notebook 01 (its gradient maps read as g = ∂S/∂A); the random ones mimic a ReLU layer: activations ≥ 0
@@ -256,130 +250,14 @@ GRADCAMPP_WEIGHTS_FROM_ALPHAS = Exercise(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The derivation, step by step (section 2 of the notebook): each step is a small function of the step's symbols,
-# written with arithmetic only (and np.maximum for a ReLU), so that the same function runs on NumPy arrays of numbers
-# and on SymPy symbols. The check proves the answer equal to the step's expression on symbols (SymPy, imported when a
-# check runs) and judges it on numeric cases, as every exercise; the grader judges the numeric cases only.
+# The derivation, step by step (section 2 of the notebook): each step is a `derivation.Step`, a small function of the
+# step's symbols written with arithmetic only (and np.maximum for a ReLU), so that the same function runs on NumPy
+# arrays of numbers and on SymPy symbols (object arrays of them for the maps). The check proves the answer equal to the
+# step's expression on symbols (SymPy, imported when a check runs) and judges it on numeric cases, as every exercise;
+# the grader judges the numeric cases only. `expected` and the mistakes are written with arithmetic too.
 
 _SYMBOLIC_HINT = ("write the step with arithmetic only (+, −, ×, /, powers, sums over axes, and np.maximum(x, 0) for "
                   "a ReLU): the check runs your function on SymPy symbols to prove it equal to the step")
-
-
-def _symbolic(*args):
-    """Whether the arguments are SymPy symbols (or object arrays of them) rather than numbers."""
-    return any((isinstance(a, np.ndarray) and a.dtype == np.dtype(object)) or type(a).__module__.startswith("sympy")
-               for a in args)
-
-
-def _rational(expr):
-    """`expr` as a SymPy expression with its floats made exact rationals (2.0·x − 2·x is then exactly 0)."""
-    import sympy
-
-    return sympy.nsimplify(sympy.sympify(expr), rational=True)
-
-
-def _expressions(value, exact=True):
-    """The SymPy expressions of a result: one for a number or an expression, one per item of a tuple, list or array
-    (`exact`: its floats made rationals)."""
-    import sympy
-
-    if isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim > 0):
-        return [item for part in value for item in _expressions(part, exact)]
-    if isinstance(value, np.ndarray):
-        value = value.item()
-    return [_rational(value) if exact else sympy.sympify(value)]
-
-
-def _same_expression(got, want):
-    """Whether the results `got` and `want` (expressions, or tuples or arrays of them) are equal as expressions."""
-    import sympy
-
-    try:
-        got_items, want_items = _expressions(got), _expressions(want)
-        return len(got_items) == len(want_items) and all(
-            sympy.simplify(g - w) == 0 for g, w in zip(got_items, want_items, strict=True))
-    except (TypeError, ValueError, AttributeError, sympy.SympifyError):
-        return False
-
-
-def _short(text, limit=90):
-    """`text` on one line, cut after `limit` characters."""
-    text = re.sub(r"\s+", " ", str(text)).strip()
-    return text if len(text) <= limit else text[:limit].rstrip() + " …"
-
-
-def _shown(value):
-    """A result shown as the student wrote it, simplified, on one line."""
-    import sympy
-
-    try:
-        items = [sympy.simplify(item) for item in _expressions(value, exact=False)]
-    except Exception:  # noqa: BLE001 - anything the student's function returned: show its repr
-        return _short(repr(value))
-    return _short(", ".join(map(str, items)) if len(items) > 1 else str(items[0]))
-
-
-@dataclass(frozen=True)
-class DerivationStep(Exercise):
-    """An exercise that is one step of a derivation: `symbols()` gives the step's arguments as SymPy symbols (or
-    object arrays of them); `expected` and each mistake's `wrong` are written with arithmetic only, so they run on
-    symbols and on numbers alike. The check proves the answer equal to `expected` on the symbols, then judges it on
-    the numeric cases; `judge`, the grader's, is the numeric one of `Exercise`."""
-
-    symbols: Callable | None = None
-
-    def prove(self, answer):
-        """None when `answer(*symbols)` simplifies to the step's expression, an exception (the answer raised on the
-        symbols), or (problem, hint) for a wrong expression, the hint being its known mistake's when it makes one."""
-        assert self.symbols is not None and self.expected is not None
-        symbols = self.symbols()
-        try:
-            got = answer(*copy.deepcopy(symbols))
-        except NotImplementedError:
-            raise NotDoneYet(self.name) from None
-        except Exception as error:  # noqa: BLE001 - reported after the numeric cases (they may say more)
-            return error
-        if got is None:
-            return NO_RETURN, NO_RETURN_HINT
-        if _same_expression(got, self.expected(*symbols)):
-            return None
-        for mistake in self.mistakes:
-            try:
-                if mistake.fit is None:
-                    wrong = mistake.wrong(*symbols)
-                else:
-                    parameter = mistake.fit(got, *symbols)
-                    if parameter is None:
-                        continue
-                    wrong = mistake.wrong(*symbols, parameter)
-            except Exception:  # noqa: BLE001 - a mistake that cannot be written on symbols is recognised on numbers
-                continue
-            if _same_expression(got, wrong):
-                return f"on symbols, yours is {_shown(got)}", mistake.hint
-        return f"on symbols, yours is {_shown(got)}, which is not the step's expression", self.hint
-
-    def check(self, answer, seed=0):
-        """Prove the answer on symbols, then judge it on the numeric cases: ✓, or ✗ with the first problem found
-        (a wrong expression first; an answer that fails on symbols only after the numeric cases have had their say)."""
-        if not callable(answer):
-            raise CheckFailed(self.name, f"expected the function you wrote, got {type(answer).__name__}",
-                              f"pass `{self.name}` itself, not its result")
-        proof = self.prove(answer)
-        if isinstance(proof, tuple):
-            raise CheckFailed(self.name, *proof)
-        printed = io.StringIO()  # the numeric check's ✓ line, held back until the proof is complete
-        try:
-            with contextlib.redirect_stdout(printed):
-                super().check(answer, seed)
-        except BaseException:
-            print(printed.getvalue(), end="")  # what the answer itself printed
-            raise
-        if isinstance(proof, Exception):
-            print(printed.getvalue().rpartition("✓ ")[0], end="")
-            error = f"{type(proof).__name__}: {_short(proof, 60)}" if str(proof) else type(proof).__name__
-            raise CheckFailed(self.name, f"right on the numbers, but on SymPy symbols it raised {error}",
-                              _SYMBOLIC_HINT)
-        print(printed.getvalue().rstrip("\n") + ", and proved equal to the step on symbols")
 
 
 def _step_cases(seed, offset, first, shapes, draw, last=""):
@@ -449,10 +327,12 @@ def _score_model_cases(seed):
                        _STEP_SHAPES, draw)
 
 
-GRADCAMPP_SCORE_MODEL = DerivationStep(
+GRADCAMPP_SCORE_MODEL = Step(
     "gradcampp_score_model", "05_gradcampp", points=1,  # answer(acts, alphas, grads) -> Y, (..., K, H, W) -> (...)
     cases=_score_model_cases, expected=_score_model,
-    symbols=lambda: _map_symbols([[[1, -1], [1, 1]], [[-1, 1], [1, -1]]]),
+    symbols=lambda: [("symbols (2 maps of 2x2 pixels, gradients of both signs)",
+                      _map_symbols([[[1, -1], [1, 1]], [[-1, 1], [1, -1]]]))],
+    symbols_hint=_SYMBOLIC_HINT,
     hint="Y adds up, over the maps, the map's weight times the sum of its activations, and each weight adds up "
          "the pixels' α times the positive part of their gradient",
     mistakes=(
@@ -495,15 +375,16 @@ def _alpha_total_derivatives_cases(seed, offset, make):
 
 
 def _scalar_symbols(*names, **assumptions):
+    """[("symbols", args)]: one symbolic case, a SymPy symbol per name (real, unless `assumptions` say otherwise)."""
     import sympy
 
-    return tuple(sympy.Symbol(name, **assumptions.get(name, {"real": True})) for name in names)
+    return [("symbols", tuple(sympy.Symbol(name, **assumptions.get(name, {"real": True})) for name in names))]
 
 
-TWICE_DIFFERENTIATED = DerivationStep(
+TWICE_DIFFERENTIATED = Step(
     "twice_differentiated", "05_gradcampp", points=1,  # answer(alpha, total, d2, d3) -> the right-hand side
     cases=lambda seed: _alpha_total_derivatives_cases(seed, 11, lambda al, t, d2, d3: (al, t, d2, d3)),
-    expected=_twice, symbols=lambda: _scalar_symbols("alpha", "total", "d2", "d3"),
+    expected=_twice, symbols=lambda: _scalar_symbols("alpha", "total", "d2", "d3"), symbols_hint=_SYMBOLIC_HINT,
     hint="differentiate the equation of step 1 along A^k_ij twice, keeping the pixel's own α and treating the α's "
          "as constants; the product rule acts on the bracket times the activations",
     mistakes=(
@@ -527,21 +408,21 @@ def _solved(total, d2, d3, factor=2, sign=1, with_total=True, eps=0):
 
 def _solved_fit_eps(got, total, d2, d3):
     """The ε that got = d2 / (2·d2 + ΣA·d3 + ε) implies: a SymPy number for symbols, a float for arrays; else None."""
-    if not _symbolic(total, d2, d3):
+    if not is_symbolic(total):
         return _fit_eps(got, d2, 2 * np.asarray(d2, dtype=np.float64) + np.asarray(total, dtype=np.float64) * d3)
     import sympy
 
     try:
-        eps = sympy.simplify(_rational(d2) / _rational(got) - (2 * d2 + total * d3))
+        eps = sympy.simplify(exact(d2) / exact(got) - (2 * d2 + total * d3))
     except (TypeError, ValueError, ZeroDivisionError, AttributeError, sympy.SympifyError):
         return None
     return eps if eps.is_number and eps != 0 else None
 
 
-ALPHA_SOLVED = DerivationStep(
+ALPHA_SOLVED = Step(
     "alpha_solved", "05_gradcampp", points=1,  # answer(total, d2, d3) -> α
     cases=lambda seed: _alpha_total_derivatives_cases(seed, 12, lambda al, t, d2, d3: (t, d2, d3)),
-    expected=_solved, symbols=lambda: _scalar_symbols("total", "d2", "d3"),
+    expected=_solved, symbols=lambda: _scalar_symbols("total", "d2", "d3"), symbols_hint=_SYMBOLIC_HINT,
     hint="α appears in both terms of the right-hand side of step 2: factor it out and divide",
     mistakes=(
         Mistake(_EPS_HINT, lambda t, d2, d3, eps: _solved(t, d2, d3, eps=eps), fit=_solved_fit_eps,
@@ -580,10 +461,10 @@ def _chain_cases(seed):
     return _step_cases(seed, 13, first, _STEP_SHAPES, draw)
 
 
-EXP_CHAIN_RULE = DerivationStep(
+EXP_CHAIN_RULE = Step(
     "exp_chain_rule", "05_gradcampp", points=1,  # answer(exp_s, g, s2, s3) -> (d1, d2, d3)
     cases=_chain_cases, expected=_chain,
-    symbols=lambda: _scalar_symbols("exp_s", "g", "s2", "s3", exp_s={"positive": True}),
+    symbols=lambda: _scalar_symbols("exp_s", "g", "s2", "s3", exp_s={"positive": True}), symbols_hint=_SYMBOLIC_HINT,
     hint="differentiate Y = exp(S) along A^k_ij with the chain rule, then the product rule: each derivative of e^S "
          "is e^S times g, and g itself has the derivative ∂²S; return the three derivatives in order",
     mistakes=(
@@ -628,10 +509,10 @@ def _closed_pixel_cases(seed):
     return _step_cases(seed, 14, first, _STEP_SHAPES, draw, " with gradients ~1e-06")
 
 
-ALPHA_EXP_CLOSED_FORM = DerivationStep(
+ALPHA_EXP_CLOSED_FORM = Step(
     "alpha_exp_closed_form", "05_gradcampp", points=1,  # answer(g, total) -> α, at a pixel with g ≠ 0
     cases=_closed_pixel_cases, expected=_closed_pixel,
-    symbols=lambda: _scalar_symbols("g", "total", g={"real": True, "nonzero": True}),
+    symbols=lambda: _scalar_symbols("g", "total", g={"real": True, "nonzero": True}), symbols_hint=_SYMBOLIC_HINT,
     hint="put the derivatives of step 4, with ∂²S = ∂³S = 0, into the α of step 3 and simplify: the factor e^S "
          "cancels and powers of g remain",
     mistakes=(
