@@ -690,14 +690,7 @@ for method, forward, backward, note in costs:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def best_time(run, repeats=3):
-    """The fastest of `repeats` runs, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from tinycam.course.bench import seconds  # the median of a few runs, after a warm-up
 
 
 def forward_only():
@@ -714,12 +707,12 @@ timings = {  # name -> (what to run, how many images it explains)
     "Guided Grad-CAM": (lambda: pixels.guided_gradcam(model, batch, layer), len(batch)),
     "occlusion 8x8, stride 4": (lambda: pixels.occlusion(model, batch[:1], patch=8, stride=4, progress=False), 1),
 }
-per_image = {name: best_time(run, repeats=1 if "occlusion" in name else 3) / count
+per_image = {name: seconds(run, repeats=1 if "occlusion" in name else 3) / count
              for name, (run, count) in timings.items()}
 forward_time = per_image["one forward pass (no grad)"]
 print(f"torch threads: {torch.get_num_threads()}; time per image, and relative to one forward pass")
-for name, seconds in per_image.items():
-    print(f"{name:<28} {1000 * seconds:8.2f} ms   {seconds / forward_time:7.1f} x")
+for name, per_image_s in per_image.items():
+    print(f"{name:<28} {1000 * per_image_s:8.2f} ms   {per_image_s / forward_time:7.1f} x")
 print(f"(section 5's table of 4 methods x 96 maps took {seconds_for_table:.2f} s)")
 
 # %% [markdown]

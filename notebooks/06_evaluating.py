@@ -54,7 +54,6 @@
 # and Efficient Evaluation Strategy for Attribution Methods" (ROAD), ICML 2022.
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -237,19 +236,11 @@ for m in cam_methods[1:]:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def best_time(run, repeats=3):
-    """The fastest of `repeats` runs, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
+from tinycam.course.bench import seconds  # the median of a few runs, after a warm-up
 
 for network, model in (("GAP", gap_model), ("FC", fc_model)):
-    gradcam_s = best_time(lambda m=model: tinycam.explain(m, images, m.last_conv, method="gradcam"))
-    scorecam_s = best_time(lambda m=model: tinycam.explain(m, images, m.last_conv, method="scorecam", progress=False))
+    gradcam_s = seconds(lambda m=model: tinycam.explain(m, images, m.last_conv, method="gradcam"))
+    scorecam_s = seconds(lambda m=model: tinycam.explain(m, images, m.last_conv, method="scorecam", progress=False))
     n_maps = tinycam.capture(model, images[:1], model.last_conv).acts.shape[1]
     print(f"{network} network, 4 images: Grad-CAM {1000 * gradcam_s:.0f} ms, Score-CAM {1000 * scorecam_s:.0f} ms "
           f"({scorecam_s / gradcam_s:.0f}×; {n_maps + 1} forward passes per image)")

@@ -2,7 +2,6 @@
 that are reproducible and agree with tinycam's functions called directly."""
 
 import pytest
-import torch
 
 import tinycam
 from tinycam import faithfulness, metrics
@@ -11,14 +10,6 @@ from tinycam.course import evaluate
 from tinycam.explaining import METHODS
 
 N, SEED, STEPS = 3, 5, 4
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -175,7 +175,8 @@ def _saved_bytes(fn):
     return total[0]
 
 
-def _seconds(fn, repeats, sync):
+def seconds(fn, repeats=3, sync=lambda: None):
+    """The median time of `repeats` calls of `fn` after one warm-up call, in seconds (`sync` waits for a device)."""
     fn()  # warm-up
     sync()
     times = []
@@ -204,7 +205,7 @@ def run(model, images, layer, repeats=5, out=print):
     torch.testing.assert_close(ways["tinycam"](), ways["full graph"](), rtol=1e-4, atol=1e-4)  # same maps
     figures: dict[str, dict] = {}
     for name, fn in ways.items():
-        seconds = _seconds(fn, repeats, sync)
+        elapsed = seconds(fn, repeats, sync)
         saved = 0 if name == "inference" else _saved_bytes(fn)
         peak = None
         if device.type == "cuda":
@@ -213,7 +214,7 @@ def run(model, images, layer, repeats=5, out=print):
             fn()
             sync()
             peak = torch.cuda.max_memory_allocated() - allocated
-        figures[name] = {"seconds": seconds, "saved_bytes": saved, "peak_bytes": peak}
+        figures[name] = {"seconds": elapsed, "saved_bytes": saved, "peak_bytes": peak}
     base = figures["inference"]
     peak_columns = f" {'peak MB':>8} {'x inference':>12}" if device.type == "cuda" else ""
     out(f"{'method':<12} {'time':>10} {'x inference':>12} {'graph MB':>9}" + peak_columns)
@@ -242,7 +243,7 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
         with torch.inference_mode():
             model(images)
 
-    base = _seconds(inference, repeats, sync)
+    base = seconds(inference, repeats, sync)
     out(f"{'method':<16} {'time':>10} {'x inference':>12}")
     out(f"{'inference':<16} {base * 1e3:8.1f}ms {1.0:12.2f}")
     figures = {"inference": base}
@@ -255,13 +256,13 @@ def run_methods(model, images, layer, repeats=3, out=print, occlusion_patch=None
             return tinycam.explain(model, images, layer, method, target=0, **options)
 
         try:
-            seconds = _seconds(explain, repeats, sync)  # its warm-up call raises first if the method does not apply
+            elapsed = seconds(explain, repeats, sync)  # its warm-up call raises first if the method does not apply
         except ValueError:  # a method this model does not support (CAM without GAP + linear): left out
             continue
-        figures[method] = seconds
+        figures[method] = elapsed
         note = {"occlusion": f"   ({(images.shape[-1] // patch) ** 2} patch positions)",
                 "scorecam": f"   ({n_maps} masked forward passes per image)"}.get(method, "")
-        out(f"{method:<16} {seconds * 1e3:8.1f}ms {seconds / base:12.2f}{note}")
+        out(f"{method:<16} {elapsed * 1e3:8.1f}ms {elapsed / base:12.2f}{note}")
     return figures
 
 

@@ -31,34 +31,32 @@ RESULT_SIZE = 32 << 20  # the largest result file read back (runner.MAX_NUMBERS 
 POLL = 0.02  # seconds between looks at the process
 
 
-def course_folders():
-    """The folders the judging process must not see: the package (and its data), and, for a checkout, the whole
-    checkout (its notebooks with their solutions, its tests)."""
+def _checkout():
+    """The package's folder and its data's, and the checkout holding them (None for an installed package)."""
     import tinycam
 
     package = Path(tinycam.__file__).resolve().parent
-    folders = {package, Path(tinycam.DATA_DIR).resolve()}
-    if (package.parent / "pyproject.toml").exists():
-        folders.add(package.parent)
-    return sorted(str(f) for f in folders)
+    root = package.parent if (package.parent / "pyproject.toml").exists() else None
+    return [str(package), str(Path(tinycam.DATA_DIR).resolve())], root
 
 
 def package_folders():
     """The package and its data: what the kernel running a submission's notebook needs to see."""
-    import tinycam
+    return _checkout()[0]
 
-    return [str(Path(tinycam.__file__).resolve().parent), str(Path(tinycam.DATA_DIR).resolve())]
+
+def course_folders():
+    """The folders the judging process must not see: the package (and its data), and, for a checkout, the whole
+    checkout (its notebooks with their solutions, its tests)."""
+    package, root = _checkout()
+    return sorted({*package, *([str(root)] if root else [])})
 
 
 def answer_folders():
     """The folders of a checkout holding the course's answers (its notebooks, tests and history): hidden from the
     kernel that runs a submission's notebook, which needs the package itself."""
-    import tinycam
-
-    root = Path(tinycam.__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").exists():
-        return []
-    return [str(root / name) for name in ("notebooks", "tests", ".git") if (root / name).exists()]
+    _, root = _checkout()
+    return [] if root is None else [str(root / n) for n in ("notebooks", "tests", ".git") if (root / n).exists()]
 
 
 def judge(nb, exercises, timeout, secret, hidden=(), deadline=None, notes=None):
