@@ -34,7 +34,7 @@ STUDENT_DIR = SOURCE_DIR / "student"
 # a whole line "### BEGIN SOLUTION" / "### END SOLUTION" (any number of #, any case, any spacing): the marker
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<which>BEGIN|END)[ \t]+SOLUTION[ \t]*$", re.IGNORECASE)
 CODE_PLACEHOLDER = "raise NotImplementedError()"
-TEXT_PLACEHOLDER = "_Your answer here._"  # grading.written.UNANSWERED
+TEXT_PLACEHOLDER = "_Your answer here._"
 EXPECTED_TO_RAISE = ["raises-exception", "nbval-ignore-output"]  # nbval: may raise; outputs not compared
 
 

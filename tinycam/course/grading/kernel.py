@@ -6,8 +6,7 @@ the grader over ZMQ's IPC transport, through sockets in that folder. What the gr
 messages larger than MESSAGE_SIZE are refused by the grader's sockets, and outputs beyond OUTPUT_PER_CELL per cell or
 OUTPUT_TOTAL per kernel are dropped (the grader never reads them; a cell printing 300 MB costs it a few MB).
 
-nbclient, nbformat and jupyter_client are imported when a kernel is made, not with this module (the kernel imports
-the grading package too, to reach `runner`).
+nbclient, nbformat and jupyter_client are imported when a kernel is made, not with this module.
 """
 
 import logging

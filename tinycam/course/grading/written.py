@@ -6,7 +6,8 @@ notebook the model answer sits in a solution region, which the student copy repl
 (`release`): a cell still holding that line is unanswered.
 """
 
-UNANSWERED = "_Your answer here._"  # release.TEXT_PLACEHOLDER (release imports nbformat: not imported here)
+from tinycam.course.release import TEXT_PLACEHOLDER as UNANSWERED
+
 TAG = "answer"
 
 
