@@ -210,9 +210,36 @@ def test_without_peers_the_table_is_tinycam_alone_with_the_install_hint(monkeypa
     (["--repeats", "0"], "--repeats must be at least 1"),
     (["--size", "32"], "--size 32 is too small for resnet18: its layer4 maps would be 1x1"),
     (["--size", "0", "--peers"], "--size must be a positive image side"),
+    (["--batch", "1", "0"], "--batch must be a positive number of images, got 0"),
+    (["--only", "gradcam"], "--only chooses the methods of --peers; add --peers"),
 ])
 def test_bench_arguments_are_checked_first_one_line_each(capsys, argv, message):
     assert bench.main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and message in captured.err and "Traceback" not in captured.err
+
+
+def test_summary_by_batch_gives_each_library_its_ratio_at_each_batch_size():
+    def table(inference, ours, theirs):
+        return [{"method": "inference", "library": "", "seconds": inference},
+                {"method": "gradcam", "library": "tinycam", "seconds": ours},
+                {"method": "gradcam", "library": "captum", "seconds": theirs}]
+
+    tables = {("resnet18", 1): table(2.0, 2.1, 2.4), ("resnet18", 8): table(10.0, 10.3, 16.0)}
+    lines = []
+    bench.summary_by_batch(tables, ["gradcam"], out=lines.append)
+    assert lines[1].split() == ["model", "method", "library", "batch", "1", "batch", "8"]
+    assert [line.split() for line in lines[2:]] == [["resnet18", "gradcam", "tinycam", "1.05", "1.03"],
+                                                     ["resnet18", "gradcam", "captum", "1.20", "1.60"]]
+
+
+def test_bench_peers_over_several_batch_sizes_ends_with_the_summary(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "installed_peers", lambda: ({}, dict(bench.LEFT_OUT)))
+    assert bench.main(["--peers", "--model", "gap", "--batch", "1", "2", "--only", "gradcam", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[:2] for line in lines if line.startswith("gap, batch")] == [["gap", " batch 1 of 64x64"],
+                                                                                       ["gap", " batch 2 of 64x64"]]
+    assert lines[-3].startswith("time x inference by batch size (gradcam;")
+    assert lines[-1].split()[:3] == ["gap", "gradcam", "tinycam"] and len(lines[-1].split()) == 5
+    assert not any(line.startswith("gradcam++") for line in lines)  # --only left it out

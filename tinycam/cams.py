@@ -1,7 +1,8 @@
 """CAM-family maps: a method is its weights. Each row of `CAM_METHODS` says how the weights come from a capture
 (A, ∂y^c/∂A, the scores), per channel (B, K) or per activation (B, K, h, w); `cam_map` does the rest for all of
 them: the combination Σ_k w_k A^k, the ReLU (CAM keeps none, as in Zhou et al.), the upsampling to the input's size
-and the normalization. Adding a method is one weight function and one row.
+and the normalization. Adding a method is one weight function and one row. The equations' finiteness checks are
+made once, at the end (`tinycam.finiteness`): a batch-1 map costs little more than its forward pass.
 
 Score-CAM's weights need forward passes of their own: one per feature map and image, on the input masked by that
 map, batched, through the same capture path as every other method (eval mode, the model restored after each pass).
@@ -15,6 +16,7 @@ from torch import nn
 
 from tinycam import torch_reference as T
 from tinycam.capturing import PIXELS_PER_FORWARD, Capture, Layer, Target, batches, capture, count
+from tinycam.finiteness import checked_at_the_end
 
 __all__ = ["CAM_METHODS", "CamMethod", "cam_map", "classifier_weights", "scorecam_forward_weights"]
 
@@ -123,6 +125,14 @@ def cam_map(
         raise ValueError(f"method {method!r} {takes}, got {unknown}")
     captured = capture(model, images, layer, target, gradients=row.needs_gradients)
     combine = T.localization_map if row.relu else T.weighted_combination
-    raw = combine(row.weights(model, images, captured, **options), captured.acts)
-    upsampled = T.upsample(raw, images.shape[-2:])
-    return T.normalize(upsampled) if normalize else upsampled
+
+    def weights_to_map() -> torch.Tensor:
+        raw = combine(row.weights(model, images, captured, **options), captured.acts)
+        upsampled = T.upsample(raw, images.shape[-2:])
+        return T.normalize(upsampled) if normalize else upsampled
+
+    with checked_at_the_end() as every_step_finite:  # one host sync for all the equations' checks, not one each
+        maps = weights_to_map()
+        if every_step_finite():
+            return maps
+    return weights_to_map()  # a step was not finite: again, each step checked, so the error names the step

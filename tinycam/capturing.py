@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinycam.finiteness import all_finite
+
 __all__ = [
     "PIXELS_PER_FORWARD",
     "Capture",
@@ -59,12 +61,6 @@ class Capture(NamedTuple):
 
 # ---------------------------------------------------------------------------------------------------------------
 # checking what the user passed
-
-
-def all_finite(x: torch.Tensor) -> bool:
-    """Whether every value of x is finite, in one host sync: a finite sum settles it (a NaN or inf makes the sum
-    non-finite); only a non-finite sum, which finite values can reach by overflowing, needs the value-by-value test."""
-    return bool(x.sum().isfinite()) or bool(torch.isfinite(x).all())
 
 
 def check_images(model: nn.Module, images: torch.Tensor) -> None:
@@ -142,19 +138,20 @@ def resolve_targets(target: Target, batch: int, n_classes: int, scores: torch.Te
             raise ValueError("target=None means each image's predicted class, which needs the scores")
         return scores.argmax(dim=1)
     targets = class_indices(target)
+    if targets.numel() not in (1, batch):
+        raise ValueError(f"target must be one class index or one per image ({batch}), got {targets.numel()}")
+    if isinstance(target, torch.Tensor | np.ndarray):  # checked where it lies (one host sync)
+        bad = (targets < 0) | (targets >= n_classes)
+        out_of_range = int(targets[bad][0]) if bool(bad.any()) else None
+    else:  # Python ints, checked in Python before they move to the device
+        out_of_range = next((c for c in targets.tolist() if not 0 <= c < n_classes), None)
+    if out_of_range is not None:
+        raise ValueError(
+            f"target class {out_of_range} is out of range: the model has {n_classes} classes (0 to {n_classes - 1})"
+        )
     if scores is not None:
         targets = targets.to(scores.device)
-    if targets.numel() == 1:
-        targets = targets.expand(batch)
-    if targets.numel() != batch:
-        raise ValueError(f"target must be one class index or one per image ({batch}), got {targets.numel()}")
-    bad = (targets < 0) | (targets >= n_classes)
-    if bool(bad.any()):
-        raise ValueError(
-            f"target class {int(targets[bad][0])} is out of range: "
-            f"the model has {n_classes} classes (0 to {n_classes - 1})"
-        )
-    return targets
+    return targets.expand(batch)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -289,14 +286,16 @@ def capture(
         targets = resolve_targets(target, batch, n_classes, scores)
         if not gradients:
             return Capture(acts.detach(), None, scores.detach(), targets)
-        picked = scores.gather(1, targets[:, None]).sum()  # images are independent, so one backward serves all
-        if not picked.requires_grad:
+        if not scores.requires_grad:
             raise ValueError(
                 "the class scores do not depend on the chosen layer, or the model computes them without gradients "
                 "(a torch.no_grad() or .detach() in its forward after this layer); choose a layer before the "
                 "classifier, or remove that no_grad/detach"
             )
-        (grads,) = torch.autograd.grad(picked, acts, allow_unused=True)
+        # ∂(Σ_b y_b^{c_b})/∂A: the images are independent, so one backward serves all; seeding it with the one-hot of
+        # each image's class differentiates exactly that sum
+        one_hot = torch.zeros_like(scores).scatter_(1, targets[:, None], 1.0)
+        (grads,) = torch.autograd.grad(scores, acts, one_hot, allow_unused=True)
     if layer is not None:
         _check_gradients(grads)
     return Capture(acts.detach(), grads, scores.detach(), targets)
@@ -304,7 +303,7 @@ def capture(
 
 def _check_gradients(grads: torch.Tensor | None) -> None:
     """An error when ∂y/∂A is zero everywhere (every map would be blank), a warning naming the images where it is."""
-    nonzero = [] if grads is None else (grads.flatten(1) != 0).any(dim=1).tolist()  # one host sync
+    nonzero = [] if grads is None else (grads.flatten(1).abs().amax(dim=1) != 0).tolist()  # one host sync; NaN ≠ 0
     if not any(nonzero):
         raise ValueError(
             "the gradient of the class score with respect to the chosen layer is zero everywhere, so every map would be "

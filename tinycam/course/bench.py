@@ -631,8 +631,11 @@ def _progress(total, enabled):
 
 def _check_args(args):
     """The first thing wrong with bench's arguments, as one line, or None."""
-    if args.batch < 1:
-        return f"--batch must be a positive number of images, got {args.batch}"
+    for batch in args.batch:
+        if batch < 1:
+            return f"--batch must be a positive number of images, got {batch}"
+    if args.only and not args.peers:
+        return "--only chooses the methods of --peers; add --peers (or use --methods to time every method)"
     if args.repeats < 1:
         return f"--repeats must be at least 1 (the median of that many timed calls), got {args.repeats}"
     try:
@@ -665,17 +668,41 @@ def _model(name, size):
     return model, model.last_conv, 64
 
 
+def summary_by_batch(tables, methods=("gradcam", "gradcam++"), out=print):
+    """One line per (model, method, library): its time as a ratio to inference at each batch size, from the tables
+    of `run_peers` keyed by (model, batch); each ratio comes from its own interleaved run."""
+    models = list(dict.fromkeys(model for model, _ in tables))
+    batches = list(dict.fromkeys(batch for _, batch in tables))
+    out(f"time x inference by batch size ({', '.join(methods)}; each column from its own interleaved run)")
+    out(f"{'model':<10} {'method':<10} {'library':<17}" + "".join(f"{f'batch {b}':>10}" for b in batches))
+    for model in models:
+        for method in methods:
+            libraries = dict.fromkeys(row["library"] for (m, _), rows in tables.items() if m == model
+                                      for row in rows if row["method"] == method)
+            for library in libraries:
+                cells = []
+                for batch in batches:
+                    rows = tables.get((model, batch), [])
+                    base = next((row for row in rows if row["method"] == "inference"), None)
+                    mine = next((row for row in rows if (row["method"], row["library"]) == (method, library)), None)
+                    cells.append(f"{mine['seconds'] / base['seconds']:10.2f}" if mine and base else f"{'-':>10}")
+                out(f"{model:<10} {method:<10} {library:<17}" + "".join(cells))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinycam bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["resnet18", "resnet50", "gap", "fc"], default=None,
                         help="the network (default resnet18; with --peers resnet18, then resnet50)")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8],
+                        help="images per call; several sizes run one after the other (e.g. --batch 1 8 32)")
     parser.add_argument("--size", type=int, default=224, help="image side for the ResNets (the tiny CNNs use 64)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--methods", action="store_true", help="time every explain method instead (ratios to inference)")
     parser.add_argument("--peers", action="store_true",
                         help=f"tinycam against pytorch-grad-cam, Captum and TorchCAM, time, memory and maps ({INSTALL_HINT})")
+    parser.add_argument("--only", nargs="+", choices=PEER_METHODS, default=None, metavar="METHOD",
+                        help=f"with --peers: only these methods (of {', '.join(PEER_METHODS)})")
     args = parser.parse_args(argv)
     default = ["resnet18", "resnet50"] if args.peers else ["resnet18"]
     args.models = [args.model] if args.model else default
@@ -683,20 +710,26 @@ def main(argv=None):
     if problem:
         print(f"python -m tinycam bench: error: {problem}", file=sys.stderr)
         return 2
-    for name in args.models:
+    tables = {}
+    runs = [(name, batch) for name in args.models for batch in args.batch]
+    for name, batch in runs:
         torch.manual_seed(0)
         model, layer, size = _model(name, args.size)
         model = model.to(args.device)
-        images = torch.rand(args.batch, 3, size, size, device=args.device)
+        images = torch.rand(batch, 3, size, size, device=args.device)
         device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-        print(f"{name}, batch {args.batch} of {size}x{size}, layer {layer!r}, on {device}, "
+        print(f"{name}, batch {batch} of {size}x{size}, layer {layer!r}, on {device}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}, median of {args.repeats}")
         if args.peers:
-            run_peers(model, images, layer, args.repeats)
+            tables[name, batch] = run_peers(model, images, layer, args.repeats, methods=args.only or PEER_METHODS)
         elif args.methods:
             run_methods(model, images, layer, args.repeats)
         else:
             run(model, images, layer, args.repeats)
-        if name != args.models[-1]:
+        if (name, batch) != runs[-1]:
             print()
+    summarized = [method for method in ("gradcam", "gradcam++") if method in (args.only or PEER_METHODS)]
+    if args.peers and len(args.batch) > 1 and summarized:
+        print()
+        summary_by_batch(tables, summarized)
     return 0
