@@ -281,6 +281,22 @@ def test_a_module_registered_under_two_names_answers_to_both():
     torch.testing.assert_close(by_alias.grads, by_path.grads)
 
 
+def test_eval_mode_reaches_every_module_once_also_shared_and_cyclic_ones():
+    from tinycam.capturing import _submodules, eval_mode
+
+    model = small_cnn("gap", batchnorm=True)
+    model.add_module("shared", model[0][1])  # the BatchNorm, registered a second time
+    model[1].add_module("loop", model)  # a cycle: the model inside its own head (never called)
+    walked = [id(m) for m in _submodules(model)]
+    assert len(walked) == len(set(walked)) and set(walked) == {id(m) for m in model.modules()}  # each once
+    for module in model.modules():  # (model.train() itself recurses forever on the cycle)
+        module.training = module is not model[0][2]  # train mode, but one module already in eval mode
+    flags = [m.training for m in model.modules()]
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == flags
+
+
 def test_a_model_that_computes_its_head_without_gradients_is_told_so():
     class NoGradHead(nn.Module):
         def __init__(self):

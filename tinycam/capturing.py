@@ -172,12 +172,24 @@ def exclusive(model: nn.Module) -> Iterator[None]:
         yield
 
 
+def _submodules(model: nn.Module) -> list[nn.Module]:
+    """The model and every module inside it, each once: `model.modules()` without building each module's dotted
+    name, twice as fast, which a batch-1 explanation notices."""
+    found, seen = [model], {id(model)}
+    for module in found:  # the list grows while it is walked: breadth first
+        for child in module._modules.values():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                found.append(child)
+    return found
+
+
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
     """Set every module's `training` flag to False (BatchNorm must not mix the images of a batch) and restore each
     flag after. The flags are set directly: a `train()` override of the user's model is not run, so nothing else
     it would change (e.g. `requires_grad`) changes."""
-    flags = [(module, module.training) for module in model.modules()]
+    flags = [(module, module.training) for module in _submodules(model)]
     if not any(training for _, training in flags):  # already in eval mode, the usual case: nothing to set or restore
         yield
         return
@@ -303,7 +315,7 @@ def capture(
 
 def _check_gradients(grads: torch.Tensor | None) -> None:
     """An error when ∂y/∂A is zero everywhere (every map would be blank), a warning naming the images where it is."""
-    nonzero = [] if grads is None else (grads.flatten(1).abs().amax(dim=1) != 0).tolist()  # one host sync; NaN ≠ 0
+    nonzero = [] if grads is None else grads.flatten(1).any(dim=1).tolist()  # one host sync; NaN counts as nonzero
     if not any(nonzero):
         raise ValueError(
             "the gradient of the class score with respect to the chosen layer is zero everywhere, so every map would be "

@@ -126,7 +126,8 @@ def cam_weights_from_gradients(grads: torch.Tensor) -> torch.Tensor:
 def gradcampp_alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """α^kc_ij = g² / (2 g² + Σ_ab A^k_ab · g³), g = ∂S^c/∂A^k_ij, and 0 where the denominator is 0 (no epsilon)."""
     acts, grads = _same_shape(acts, grads)
-    g2, g3 = _finite(grads.square(), "the gradients' squares g²"), _finite(grads.pow(3), "the gradients' cubes g³")
+    g2 = _finite(grads.square(), "the gradients' squares g²")
+    g3 = _finite(g2 * grads, "the gradients' cubes g³")
     return gradcampp_alphas_from_derivatives(acts, g2, g3)
 
 
@@ -136,8 +137,7 @@ def gradcampp_alphas_from_derivatives(acts: torch.Tensor, d2: torch.Tensor, d3: 
     acts, d2 = _same_shape(acts, d2, "d2")
     _, d3 = _same_shape(acts, d3, "d3")
     denominator = _finite(2.0 * d2 + acts.sum(dim=(-2, -1), keepdim=True) * d3, "Grad-CAM++'s denominator")
-    nonzero = denominator != 0
-    return torch.where(nonzero, d2 / torch.where(nonzero, denominator, torch.ones_like(denominator)), 0.0)
+    return torch.where(denominator != 0, d2 / denominator, 0.0)  # the 0/0 the division leaves there is not chosen
 
 
 def gradcampp_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
