@@ -8,6 +8,7 @@ the one that names the step that went wrong (a NaN in the weights, an overflow i
 checked: a NaN or an inf that a later ReLU or division would hide is kept before it is hidden.
 """
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,7 +23,7 @@ _KEPT: ContextVar[list[tuple[torch.Tensor, torch.Tensor]] | None] = ContextVar("
 def all_finite(x: torch.Tensor) -> bool:
     """Whether every value of x is finite, in one host sync: a finite sum settles it (a NaN or inf makes the sum
     non-finite); only a non-finite sum, which finite values can reach by overflowing, needs the value-by-value test."""
-    return bool(x.sum().isfinite()) or bool(torch.isfinite(x).all())
+    return math.isfinite(x.sum()) or bool(torch.isfinite(x).all())
 
 
 def step_finite(x: torch.Tensor) -> bool:
