@@ -175,6 +175,10 @@ def _saved_bytes(fn):
     return total[0]
 
 
+def _median(values):
+    return sorted(values)[len(values) // 2]
+
+
 def seconds(fn, repeats=3, sync=lambda: None):
     """The median time of `repeats` calls of `fn` after one warm-up call, in seconds (`sync` waits for a device)."""
     fn()  # warm-up
@@ -185,7 +189,7 @@ def seconds(fn, repeats=3, sync=lambda: None):
         fn()
         sync()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]  # the median
+    return _median(times)
 
 
 def run(model, images, layer, repeats=5, out=print):
@@ -523,7 +527,8 @@ def run_peers(model, images, layer, repeats=5, out=print, progress=True, librari
     """tinycam and every installed peer on the same model, batch and targets, in one interleaved run: each repeat
     times every implementation once, in an order rotated by one each repeat, so a drift in the machine's load hits
     them all alike. Prints the table (tinycam's rows alone, and how to install the peers, when none is installed)
-    and returns its rows as dicts: method, library, seconds, peak_bytes, and max_diff for a peer."""
+    and returns its rows as dicts: method, library, seconds (the median), x_inference, peak_bytes, and max_diff for a
+    peer."""
     with warnings.catch_warnings():  # Captum warns, on every call, that it sets hooks and makes the input require grad
         warnings.filterwarnings("ignore", category=UserWarning, module="captum")
         return _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
@@ -581,12 +586,17 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
             times[id(row)].append(time.perf_counter() - start)
             bar.update()
     bar.close()
+    baseline = times[id(rows[0])]
     for row in rows:
-        row["seconds"] = sorted(times[id(row)])[len(times[id(row)]) // 2]  # the median
+        row["seconds"] = _median(times[id(row)])
+        # each repeat's time over the inference time of the same repeat: a slow spell of the machine, which lasts
+        # longer than a repeat, divides out
+        row["x_inference"] = _median([mine / base for mine, base in zip(times[id(row)], baseline)])
         del row["run"]
 
     base = rows[0]
-    out("time: median of the repeats, x inference = / one inference pass (torch.inference_mode) timed in the same run")
+    out("time: median of the repeats; x inference: median over the repeats of the time / that repeat's inference pass "
+        "(torch.inference_mode)")
     memory = "the CUDA allocator's peak" if device.type == "cuda" else "the peak of torch's CPU allocations (profiler)"
     out(f"peak: the most memory held at once during the call beyond what was held before ({memory}), x inference likewise")
     out("max |Δ|: the largest difference from tinycam's map, both upsampled bilinearly to the input if coarser and "
@@ -596,7 +606,7 @@ def _run_peers(model, images, layer, repeats, out, progress, libraries, methods)
     for row in rows:
         diff = f"{row['max_diff']:9.1e}" if "max_diff" in row else f"{'':>9}"
         out(f"{row['method']:<16} {row['library'] or '-':<{width}} {row['seconds'] * 1e3:8.1f}ms "
-            f"{row['seconds'] / base['seconds']:12.2f} {row['peak_bytes'] / 2**20:8.1f} "
+            f"{row['x_inference']:12.2f} {row['peak_bytes'] / 2**20:8.1f} "
             f"{row['peak_bytes'] / max(base['peak_bytes'], 1):12.2f} {diff}".rstrip())
     peers_shown = [(row["method"], row["library"]) for row in rows if "max_diff" in row]
     if peers_shown:
@@ -683,9 +693,8 @@ def summary_by_batch(tables, methods=("gradcam", "gradcam++"), out=print):
                 cells = []
                 for batch in batches:
                     rows = tables.get((model, batch), [])
-                    base = next((row for row in rows if row["method"] == "inference"), None)
                     mine = next((row for row in rows if (row["method"], row["library"]) == (method, library)), None)
-                    cells.append(f"{mine['seconds'] / base['seconds']:10.2f}" if mine and base else f"{'-':>10}")
+                    cells.append(f"{mine['x_inference']:10.2f}" if mine else f"{'-':>10}")
                 out(f"{model:<10} {method:<10} {library:<17}" + "".join(cells))
 
 
