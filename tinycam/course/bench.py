@@ -719,6 +719,7 @@ def main(argv=None):
     if problem:
         print(f"python -m tinycam bench: error: {problem}", file=sys.stderr)
         return 2
+    methods = args.only or PEER_METHODS
     tables = {}
     runs = [(name, batch) for name in args.models for batch in args.batch]
     for name, batch in runs:
@@ -730,14 +731,14 @@ def main(argv=None):
         print(f"{name}, batch {batch} of {size}x{size}, layer {layer!r}, on {device}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}, median of {args.repeats}")
         if args.peers:
-            tables[name, batch] = run_peers(model, images, layer, args.repeats, methods=args.only or PEER_METHODS)
+            tables[name, batch] = run_peers(model, images, layer, args.repeats, methods=methods)
         elif args.methods:
             run_methods(model, images, layer, args.repeats)
         else:
             run(model, images, layer, args.repeats)
         if (name, batch) != runs[-1]:
             print()
-    summarized = [method for method in ("gradcam", "gradcam++") if method in (args.only or PEER_METHODS)]
+    summarized = [method for method in ("gradcam", "gradcam++") if method in methods]
     if args.peers and len(args.batch) > 1 and summarized:
         print()
         summary_by_batch(tables, summarized)
